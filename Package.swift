@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+//
+// tllm — train, evaluate and study small language models on a CPU.
+// No Swift package dependencies: the standard library, Foundation, Dispatch and XCTest,
+// plus two C libraries from Debian (OpenBLAS and utf8proc) as system-library targets.
+
+import PackageDescription
+
+/// Release builds of the numerical targets drop overflow checks inside kernels.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "tllm",
+    products: [
+        .executable(name: "tllm", targets: ["tllm"]),
+        .library(name: "TLLMCore", targets: ["TLLMCore"]),
+        .library(name: "TLLMTokenizer", targets: ["TLLMTokenizer"]),
+        .library(name: "TLLMModels", targets: ["TLLMModels"]),
+        .library(name: "TLLMTraining", targets: ["TLLMTraining"]),
+        .library(name: "TLLMEvaluation", targets: ["TLLMEvaluation"]),
+        .library(name: "TLLMScaling", targets: ["TLLMScaling"]),
+        .library(name: "TLLMPlot", targets: ["TLLMPlot"]),
+    ],
+    targets: [
+        // MARK: - C libraries (Debian: libopenblas-dev, libutf8proc-dev)
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CUTF8Proc", providers: [.apt(["libutf8proc-dev"])]),
+
+        // MARK: - Libraries, lowest first
+        .target(name: "TLLMCore", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "TLLMTokenizer", dependencies: ["CUTF8Proc", "TLLMCore"], swiftSettings: fast),
+        .target(name: "TLLMModels", dependencies: ["TLLMCore"], swiftSettings: fast),
+        .target(name: "TLLMTraining", dependencies: ["TLLMModels", "TLLMTokenizer"], swiftSettings: fast),
+        .target(name: "TLLMEvaluation", dependencies: ["TLLMModels", "TLLMTokenizer", "TLLMTraining"], swiftSettings: fast),
+        .target(name: "TLLMPlot", dependencies: []),
+        .target(name: "TLLMScaling", dependencies: ["TLLMTraining", "TLLMEvaluation", "TLLMPlot"], swiftSettings: fast),
+
+        // MARK: - The command-line program (thin: parses flags, calls the libraries)
+        .executableTarget(
+            name: "tllm",
+            dependencies: ["TLLMCore", "TLLMTokenizer", "TLLMModels", "TLLMTraining",
+                           "TLLMEvaluation", "TLLMScaling", "TLLMPlot"]),
+
+        // MARK: - Tests, one target per library
+        .testTarget(name: "TLLMCoreTests", dependencies: ["TLLMCore"]),
+        .testTarget(name: "TLLMTokenizerTests", dependencies: ["TLLMTokenizer"]),
+        .testTarget(name: "TLLMModelsTests", dependencies: ["TLLMModels"]),
+        .testTarget(name: "TLLMTrainingTests", dependencies: ["TLLMTraining"]),
+        .testTarget(name: "TLLMEvaluationTests", dependencies: ["TLLMEvaluation"]),
+        .testTarget(name: "TLLMScalingTests", dependencies: ["TLLMScaling"]),
+        .testTarget(name: "TLLMPlotTests", dependencies: ["TLLMPlot"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,120 @@
+// MARK: - Pointwise activations
+
+extension Tensor {
+    /// Applies a pointwise function: `forward` maps 8 lanes of x to y; `derivative(x, y)` gives dy/dx.
+    @inline(__always)
+    func pointwise(_ forward: @escaping (VectorMath.V) -> VectorMath.V,
+                   derivative: @escaping (VectorMath.V, VectorMath.V) -> VectorMath.V) -> Tensor {
+        let a = self
+        let out = Tensor(uninitialized: shape)
+        let x = a.data, y = out.data, n = count
+        Parallel.forRanges(n, grain: 1 << 14) { r in
+            VectorMath.map(x + r.lowerBound, y + r.lowerBound, r.count, forward)
+        }
+        if Autograd.needsGrad(a) {
+            Autograd.record(out, inputs: [a]) { out in
+                let g = out.gradStorage!.pointer
+                let yv = out.data
+                a.withGradBuffer { dx, acc in
+                    Parallel.forRanges(n, grain: 1 << 14) { r in
+                        var i = r.lowerBound
+                        let end = r.upperBound
+                        while i + 8 <= end {
+                            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: VectorMath.V.self)
+                            let yy = UnsafeRawPointer(yv + i).loadUnaligned(as: VectorMath.V.self)
+                            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: VectorMath.V.self)
+                            var d = gv * derivative(xv, yy)
+                            if acc { d += UnsafeRawPointer(dx + i).loadUnaligned(as: VectorMath.V.self) }
+                            UnsafeMutableRawPointer(dx + i).storeBytes(of: d, as: VectorMath.V.self)
+                            i += 8
+                        }
+                        while i < end {
+                            let d = g[i] * derivative(VectorMath.V(repeating: x[i]), VectorMath.V(repeating: yv[i]))[0]
+                            put(dx, i, d, acc)
+                            i += 1
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// GELU, tanh approximation (GPT-2's `gelu_new`):
+    /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+    public func gelu() -> Tensor {
+        pointwise(Activation.gelu, derivative: { x, _ in Activation.geluDerivative(x) })
+    }
+
+    /// SiLU (swish): `x·σ(x)`.
+    public func silu() -> Tensor {
+        pointwise({ x in x * VectorMath.sigmoid(x) }, derivative: { x, _ in
+            let s = VectorMath.sigmoid(x)
+            return s * (1 + x * (1 - s))
+        })
+    }
+
+    /// ReLU: `max(x, 0)`.
+    public func relu() -> Tensor {
+        pointwise({ x in x.replacing(with: 0, where: x .< 0) }, derivative: { x, _ in
+            VectorMath.V(repeating: 1).replacing(with: 0, where: x .<= 0)
+        })
+    }
+
+    /// tanh.
+    public func tanh() -> Tensor {
+        pointwise(VectorMath.tanh, derivative: { _, y in 1 - y * y })
+    }
+
+    /// The logistic sigmoid `1/(1 + e^{−x})`.
+    public func sigmoid() -> Tensor {
+        pointwise(VectorMath.sigmoid, derivative: { _, y in y * (1 - y) })
+    }
+
+    /// eˣ.
+    public func exp() -> Tensor {
+        pointwise({ VectorMath.exp($0) }, derivative: { _, y in y })
+    }
+
+    /// The natural logarithm (inputs must be positive).
+    public func log() -> Tensor {
+        pointwise({ x in
+            var r = x
+            for i in 0..<8 { r[i] = Foundation.log(x[i]) }
+            return r
+        }, derivative: { x, _ in 1 / x })
+    }
+
+    /// x².
+    public func squared() -> Tensor {
+        pointwise({ $0 * $0 }, derivative: { x, _ in 2 * x })
+    }
+}
+
+/// Scalar-lane formulas shared by kernels that fuse activations.
+public enum Activation {
+    /// √(2/π)
+    public static let geluC: Float = 0.797_884_560_802_865_4
+    public static let geluK: Float = 0.044_715
+
+    @inline(__always)
+    public static func gelu(_ x: VectorMath.V) -> VectorMath.V {
+        let x3: VectorMath.V = x * x * x
+        let u: VectorMath.V = geluC * (x + geluK * x3)
+        let t: VectorMath.V = VectorMath.tanh(u)
+        return 0.5 * x * (1 + t)
+    }
+
+    @inline(__always)
+    public static func geluDerivative(_ x: VectorMath.V) -> VectorMath.V {
+        let x2: VectorMath.V = x * x
+        let inner: VectorMath.V = x + geluK * x2 * x
+        let t: VectorMath.V = VectorMath.tanh(geluC * inner)
+        let left: VectorMath.V = 0.5 * (1 + t)
+        let slope: VectorMath.V = geluC * (1 + (3 * geluK) * x2)
+        let right: VectorMath.V = 0.5 * x * (1 - t * t) * slope
+        return left + right
+    }
+}
+
+import Foundation

@@ -1,0 +1,1 @@
+// TLLMEvaluation — see README.md for what this module holds.

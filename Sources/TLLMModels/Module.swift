@@ -1,0 +1,1 @@
+// TLLMModels — see README.md for what this module holds.

@@ -1,0 +1,1 @@
+// TLLMPlot — see README.md for what this module holds.

@@ -1,0 +1,1 @@
+// TLLMScaling — see README.md for what this module holds.

@@ -1,0 +1,1 @@
+// TLLMTokenizer — see README.md for what this module holds.

@@ -1,0 +1,1 @@
+// TLLMTraining — see README.md for what this module holds.

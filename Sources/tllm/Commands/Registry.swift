@@ -1,0 +1,4 @@
+/// Every subcommand, in the order `tllm help` lists them.
+let allCommands: [Command.Type] = [
+    BenchGEMMCommand.self,
+]
