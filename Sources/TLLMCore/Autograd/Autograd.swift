@@ -9,6 +9,10 @@ public enum Autograd {
     nonisolated(unsafe) static var disabledDepth = 0
     nonisolated(unsafe) static var nextID = 0
 
+    /// The number of nodes recorded so far in this process (for tests and diagnostics: a frozen
+    /// layer adds none).
+    public static var recordedNodes: Int { nextID }
+
     /// Whether ops record nodes (false inside ``withNoGrad(_:)``).
     @inline(__always) public static var isEnabled: Bool { disabledDepth == 0 }
 
