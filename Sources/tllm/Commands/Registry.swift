@@ -1,4 +1,9 @@
 /// Every subcommand, in the order `tllm help` lists them.
 let allCommands: [Command.Type] = [
+    TokenizerTrainCommand.self,
+    TokenizerEncodeCommand.self,
+    TokenizerDecodeCommand.self,
+    TokenizerStatsCommand.self,
+    TokenizeCommand.self,
     BenchGEMMCommand.self,
 ]

@@ -53,7 +53,8 @@ struct Arguments {
         while i < argv.count {
             let a = argv[i]
             i += 1
-            if onlyPositionals || !a.hasPrefix("--") || a == "-" {
+            let isShortOption = !onlyPositionals && byName[a] != nil && !a.hasPrefix("--")
+            if !isShortOption && (onlyPositionals || !a.hasPrefix("--") || a == "-") {
                 if a.hasPrefix("-") && a.count > 1 && !onlyPositionals && a != "-" && Double(a) == nil {
                     throw CLIError("tllm \(spec.name): unknown option '\(a)' (try 'tllm \(spec.name) --help')")
                 }

@@ -1,1 +1,0 @@
-// TLLMTokenizer — see README.md for what this module holds.
