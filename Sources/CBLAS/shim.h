@@ -8,4 +8,11 @@
    the library fell back to a generic core on a CPU it does not recognise. */
 void gotoblas_dynamic_init(void);
 void gotoblas_dynamic_quit(void);
+
+/* The thread pool: its idle workers spin (sched_yield) for 2^OPENBLAS_THREAD_TIMEOUT
+   cycles after each call, which on a 2-core machine steals the cores from tllm's own
+   elementwise kernels. These let tllm restart the pool with a short timeout. */
+void openblas_read_env(void);
+int blas_thread_init(void);
+int blas_thread_shutdown_(void);
 #endif

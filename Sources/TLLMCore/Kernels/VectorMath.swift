@@ -6,11 +6,16 @@
 public enum VectorMath {
     public typealias V = SIMD8<Float>
 
-    /// eˣ for 8 lanes; inputs are clamped to ±88.376 (results 0 … 2.4e38).
+    /// eˣ for 8 lanes. Inputs below −87.3 give 0; above 88.3 they are clamped (2.2e38).
+    ///
+    /// Rounding to the nearest integer and building 2ⁿ both go through the bits of `z + 1.5·2²³`,
+    /// so no float↔int conversion is needed (those are not vectorised by Swift's SIMD types).
     @inline(__always)
     public static func exp(_ xIn: V) -> V {
-        var x = xIn.clamped(lowerBound: V(repeating: -88.376_26), upperBound: V(repeating: 88.376_26))
-        let fx = (x * 1.442_695_040_888_963_4 + 0.5).rounded(.down)
+        let magic = V(repeating: 12_582_912)  // 1.5·2²³
+        var x = xIn.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.3))
+        let t = x * 1.442_695_040_888_963_4 + magic
+        let fx = t - magic                                     // round(x·log2 e)
         x = x - fx * 0.693_359_375
         x = x - fx * -2.121_944_4e-4
         let z = x * x
@@ -21,9 +26,9 @@ public enum VectorMath {
         y = y * x + 1.666_666_545_9e-1
         y = y * x + 5.000_000_120_1e-1
         y = y * z + x + 1
-        let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
-        let pow2n = unsafeBitCast(n &<< 23, to: V.self)
-        return y * pow2n
+        let n = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- 0x4B40_0000   // the integer n
+        let pow2n = unsafeBitCast((n &+ 127) &<< 23, to: V.self)
+        return (y * pow2n).replacing(with: 0, where: xIn .< -87.3)
     }
 
     /// tanh for 8 lanes: an odd rational-free form, `sign(x)·(1 − 2/(e^{2|x|} + 1))`, exact to

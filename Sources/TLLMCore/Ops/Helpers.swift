@@ -24,6 +24,6 @@ func columnSums(_ src: UnsafePointer<Float>, rows: Int, cols: Int,
 /// Shape checks with a readable message. (`fatalError`, not `precondition`: it stays in
 /// `-Ounchecked` release builds.)
 @inline(__always)
-func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #file, line: UInt = #line) {
+public func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #file, line: UInt = #line) {
     if !condition { fatalError(message(), file: file, line: line) }
 }

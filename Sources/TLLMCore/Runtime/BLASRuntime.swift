@@ -20,7 +20,26 @@ public enum BLASRuntime {
         public var reason: String
     }
 
-    private static let choiceOnce: KernelChoice = selectKernels()
+    private static let choiceOnce: KernelChoice = {
+        let c = selectKernels()
+        shortenThreadTimeout()
+        return c
+    }()
+
+    /// The spin timeout tllm gives OpenBLAS's idle worker threads (2^value cycles), unless the user
+    /// set `OPENBLAS_THREAD_TIMEOUT`.
+    public static let threadTimeout = 4
+
+    /// Restarts OpenBLAS's thread pool so that idle workers sleep almost at once instead of spinning
+    /// for ~0.1 s (the library default, 2^28 cycles) while tllm's own kernels need the cores.
+    private static func shortenThreadTimeout() {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil else { return }
+        blas_thread_shutdown_()
+        setenv("OPENBLAS_THREAD_TIMEOUT", String(threadTimeout), 1)
+        openblas_read_env()
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")
+        blas_thread_init()
+    }
 
     /// Selects fast kernels (once per process) and applies the thread setting. Idempotent and cheap.
     @discardableResult

@@ -6,4 +6,5 @@ let allCommands: [Command.Type] = [
     TokenizerStatsCommand.self,
     TokenizeCommand.self,
     BenchGEMMCommand.self,
+    BenchTrainCommand.self,
 ]

@@ -132,6 +132,7 @@ enum TokenizerStatsCommand: Command {
         var best = Double.infinity
         var ids: [Int32] = []
         for _ in 0..<max(1, try args.int("--repeat", default: 3)) {
+            tok.resetCaches()  // every timed run starts from a cold piece cache
             let t0 = Clock.now()
             ids = bytes.withUnsafeBufferPointer { b in
                 Threading.count == 1 ? tok.encode(bytes: b) : tok.encodeParallel(bytes: b)

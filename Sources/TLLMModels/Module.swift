@@ -1,1 +1,0 @@
-// TLLMModels — see README.md for what this module holds.

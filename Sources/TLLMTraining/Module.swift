@@ -1,1 +1,0 @@
-// TLLMTraining — see README.md for what this module holds.
