@@ -13,7 +13,7 @@ public enum VectorMath {
     @inline(__always)
     public static func exp(_ xIn: V) -> V {
         let magic = V(repeating: 12_582_912)  // 1.5·2²³
-        var x = xIn.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.3))
+        var x = vmin(vmax(xIn, V(repeating: -87.3)), V(repeating: 88.3))
         let t = x * 1.442_695_040_888_963_4 + magic
         let fx = t - magic                                     // round(x·log2 e)
         x = x - fx * 0.693_359_375
@@ -31,12 +31,20 @@ public enum VectorMath {
         return (y * pow2n).replacing(with: 0, where: xIn .< -87.3)
     }
 
+    /// Lane-wise maximum (a compare and a blend; Swift's generic `pointwiseMax` is not inlined).
+    @inline(__always)
+    public static func vmax(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
+
+    /// Lane-wise minimum.
+    @inline(__always)
+    public static func vmin(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
+
     /// tanh for 8 lanes: an odd rational-free form, `sign(x)·(1 − 2/(e^{2|x|} + 1))`, exact to
     /// about 1e-7 absolute.
     @inline(__always)
     public static func tanh(_ x: V) -> V {
         let ax = x.replacing(with: -x, where: x .< 0)
-        let e = exp(2 * ax.clamped(lowerBound: V(repeating: 0), upperBound: V(repeating: 20)))
+        let e = exp(2 * vmin(ax, V(repeating: 20)))
         let t = 1 - 2 / (e + 1)
         return t.replacing(with: -t, where: x .< 0)
     }
@@ -105,10 +113,10 @@ public enum VectorMath {
         if count >= 8 {
             var acc = V(repeating: -.infinity)
             while i + 8 <= count {
-                acc = pointwiseMax(acc, UnsafeRawPointer(src + i).loadUnaligned(as: V.self))
+                acc = vmax(acc, UnsafeRawPointer(src + i).loadUnaligned(as: V.self))
                 i += 8
             }
-            m = acc.max()
+            for k in 0..<8 { m = Swift.max(m, acc[k]) }
         }
         while i < count { m = Swift.max(m, src[i]); i += 1 }
         return m

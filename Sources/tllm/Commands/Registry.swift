@@ -1,5 +1,6 @@
 /// Every subcommand, in the order `tllm help` lists them.
 let allCommands: [Command.Type] = [
+    TrainCommand.self,
     TokenizerTrainCommand.self,
     TokenizerEncodeCommand.self,
     TokenizerDecodeCommand.self,

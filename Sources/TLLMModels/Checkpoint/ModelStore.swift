@@ -1,0 +1,136 @@
+import Foundation
+import TLLMCore
+
+/// Model files: `model.safetensors` (float32 tensors named as `namedParameters`, PyTorch layout) and
+/// `config.json` (the architecture, plus `parameters` / `non_embedding_parameters`).
+///
+/// The safetensors metadata carries `tllm_checksum`, a 64-bit hash of all tensor data, so a
+/// corrupted file is detected on load, not used.
+public enum ModelStore {
+    /// `config.json`: the architecture and the parameter counts scripts read.
+    public struct ConfigFile: Codable {
+        public var model: ModelConfig
+        public var parameters: Int
+        public var nonEmbeddingParameters: Int
+        public var format: String = "tllm-model-v1"
+        enum CodingKeys: String, CodingKey {
+            case model, parameters, nonEmbeddingParameters = "non_embedding_parameters", format
+        }
+        public init(model: ModelConfig) {
+            self.model = model
+            parameters = model.parameters
+            nonEmbeddingParameters = model.nonEmbeddingParameters
+        }
+    }
+
+    /// A fast 64-bit hash of float data (8 bytes per round).
+    public static func checksum(_ tensors: [(String, Tensor)]) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for (name, t) in tensors.sorted(by: { $0.0 < $1.0 }) {
+            for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            let raw = UnsafeRawPointer(t.data)
+            let bytes = t.count * 4
+            var i = 0
+            while i + 8 <= bytes {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xC4CE_B9FE_1A85_EC53
+                h ^= h >> 29
+                i += 8
+            }
+            while i < bytes { h = (h ^ UInt64(raw.load(fromByteOffset: i, as: UInt8.self))) &* 0x0000_0100_0000_01B3; i += 1 }
+        }
+        return h
+    }
+
+    /// Writes `model.safetensors` and `config.json` into `dir` (each atomically).
+    public static func save(_ named: [(String, Tensor)], config: ModelConfig, to dir: URL, metadata: [String: String] = [:]) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var meta = metadata
+        meta["format"] = "pt"
+        meta["tllm_checksum"] = String(format: "%016llx", checksum(named))
+        try withBuffers(named) { entries in
+            try SafeTensors.write(entries, metadata: meta, to: dir.appendingPathComponent("model.safetensors"))
+        }
+        try writeConfig(config, to: dir)
+    }
+
+    public static func writeConfig(_ config: ModelConfig, to dir: URL) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(ConfigFile(model: config)), to: dir.appendingPathComponent("config.json"))
+    }
+
+    static func withBuffers<R>(_ named: [(String, Tensor)], _ body: ([SafeTensors.Entry]) throws -> R) rethrows -> R {
+        let entries = named.map { SafeTensors.Entry(name: $0.0, shape: $0.1.shape, values: UnsafeBufferPointer(start: $0.1.data, count: $0.1.count)) }
+        return try withExtendedLifetime(named) { try body(entries) }
+    }
+
+    /// The directory holding the model files: `dir` itself, or its `checkpoint/` (a run folder).
+    public static func resolve(_ dir: URL) throws -> URL {
+        let fm = FileManager.default
+        for candidate in [dir, dir.appendingPathComponent("checkpoint"), dir.appendingPathComponent("checkpoint.old")] {
+            if fm.fileExists(atPath: candidate.appendingPathComponent("model.safetensors").path) { return candidate }
+        }
+        throw TLLMError("no model.safetensors here or in its checkpoint/ folder", file: dir.path)
+    }
+
+    /// Reads and checks `config.json`.
+    public static func readConfig(_ dir: URL) throws -> ModelConfig {
+        let url = dir.appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw TLLMError("cannot read", file: url.path) }
+        _ = try JSONParser.parse([UInt8](data), path: url.path)  // syntax errors with line and column
+        do {
+            let c = try JSONDecoder().decode(ConfigFile.self, from: data).model
+            do { try c.validate() } catch let e as TLLMError { throw TLLMError(e.message, file: url.path) }
+            return c
+        } catch let e as DecodingError {
+            throw TLLMError("not a tllm model config: \(describe(e))", file: url.path)
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        switch e {
+        case .keyNotFound(let k, let ctx): return "missing field \((ctx.codingPath + [k]).map(\.stringValue).joined(separator: "."))"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return "wrong type for \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
+        case .dataCorrupted(let ctx): return "bad value for \(ctx.codingPath.map(\.stringValue).joined(separator: ".")): \(ctx.debugDescription)"
+        @unknown default: return "\(e)"
+        }
+    }
+
+    /// Loads tensors from `dir/model.safetensors` into `named` (names and shapes must match exactly;
+    /// the checksum must match the data).
+    public static func loadWeights(into named: [(String, Tensor)], from dir: URL) throws {
+        let url = dir.appendingPathComponent("model.safetensors")
+        let file = try SafeTensors.read(url)
+        var missing: [String] = []
+        for (name, t) in named {
+            guard let e = file.tensors[name] else { missing.append(name); continue }
+            guard e.shape == t.shape else {
+                throw TLLMError("tensor \(name) has shape \(e.shape) but config.json implies \(t.shape) (config and weights do not match)", file: url.path)
+            }
+            e.values.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: t.count) }
+        }
+        if !missing.isEmpty {
+            throw TLLMError("missing tensors \(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : "") (config and weights do not match)", file: url.path)
+        }
+        let expected = Set(named.map(\.0))
+        if let extra = file.tensors.keys.sorted().first(where: { !expected.contains($0) }) {
+            throw TLLMError("unexpected tensor \(extra) (config and weights do not match)", file: url.path)
+        }
+        if let sum = file.metadata["tllm_checksum"], sum != String(format: "%016llx", checksum(named)) {
+            throw TLLMError("checksum mismatch: the file is corrupted", file: url.path)
+        }
+    }
+
+    /// Loads a GPT from a model directory (or a run folder's checkpoint).
+    public static func loadGPT(_ dir: URL) throws -> GPTModel {
+        let d = try resolve(dir)
+        let c = try readConfig(d)
+        guard c.architecture == .gpt else {
+            throw TLLMError("this is a \(c.architecture.rawValue) model; this command needs a GPT (causal) model", file: d.appendingPathComponent("config.json").path)
+        }
+        let m = try GPTModel(config: c, seed: 0)
+        try loadWeights(into: m.namedParameters, from: d)
+        return m
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import TLLMCore
+
+/// Everything that decides a training run besides the architecture; stored in `config.json`
+/// and `trainer.json` so that a resumed run continues exactly.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var objective: String = "clm"
+    /// Sequences per micro-batch.
+    public var batch: Int = 16
+    /// Micro-batches accumulated per optimizer step.
+    public var gradientAccumulation: Int = 1
+    public var context: Int = 256
+    public var learningRate: Float = 1e-3
+    /// Final learning rate as a fraction of the peak.
+    public var minLearningRateRatio: Float = 0.1
+    public var warmupSteps: Int = 100
+    /// Total optimizer steps.
+    public var steps: Int = 1000
+    public var weightDecay: Float = 0.1
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.95
+    public var gradientClip: Float = 1
+    public var seed: UInt64 = 1337
+    public var evalEvery: Int = 100
+    /// Validation tokens per evaluation.
+    public var evalTokens: Int = 65_536
+    public var checkpointEvery: Int = 250
+    public var logEvery: Int = 10
+    /// Samples generated at each evaluation (0 = none).
+    public var samples: Int = 2
+    public var sampleTokens: Int = 120
+    public var samplePrompt: String = "\n"
+    public var validationFraction: Double = 0.1
+
+    enum CodingKeys: String, CodingKey {
+        case objective, batch, gradientAccumulation = "gradient_accumulation", context
+        case learningRate = "learning_rate", minLearningRateRatio = "min_learning_rate_ratio"
+        case warmupSteps = "warmup_steps", steps, weightDecay = "weight_decay", beta1, beta2
+        case gradientClip = "gradient_clip", seed, evalEvery = "eval_every", evalTokens = "eval_tokens"
+        case checkpointEvery = "checkpoint_every", logEvery = "log_every", samples, sampleTokens = "sample_tokens"
+        case samplePrompt = "sample_prompt", validationFraction = "validation_fraction"
+    }
+
+    public init() {}
+
+    /// Tokens consumed per optimizer step.
+    public var tokensPerStep: Int { batch * gradientAccumulation * context }
+
+    public var schedule: WarmupCosineSchedule {
+        WarmupCosineSchedule(peak: learningRate, minimum: learningRate * minLearningRateRatio,
+                             warmupSteps: min(warmupSteps, max(1, steps / 10 + 1)), totalSteps: steps)
+    }
+
+    public func validate() throws {
+        guard batch > 0, gradientAccumulation > 0, context > 0 else { throw TLLMError("batch, gradient accumulation and context must be positive") }
+        guard steps >= 0 else { throw TLLMError("steps must be ≥ 0") }
+        guard learningRate > 0, learningRate.isFinite else { throw TLLMError("learning rate must be positive") }
+        guard evalEvery > 0, checkpointEvery > 0, logEvery > 0 else { throw TLLMError("eval, checkpoint and log intervals must be positive") }
+    }
+}
