@@ -31,7 +31,7 @@ let package = Package(
         // MARK: - Libraries, lowest first
         .target(name: "TLLMCore", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "TLLMTokenizer", dependencies: ["CUTF8Proc", "TLLMCore"], swiftSettings: fast),
-        .target(name: "TLLMModels", dependencies: ["TLLMCore"], swiftSettings: fast),
+        .target(name: "TLLMModels", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),
         .target(name: "TLLMTraining", dependencies: ["TLLMModels", "TLLMTokenizer"], swiftSettings: fast),
         .target(name: "TLLMEvaluation", dependencies: ["TLLMModels", "TLLMTokenizer", "TLLMTraining"], swiftSettings: fast),
         .target(name: "TLLMPlot", dependencies: []),

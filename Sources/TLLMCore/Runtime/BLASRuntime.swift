@@ -34,11 +34,30 @@ public enum BLASRuntime {
     /// for ~0.1 s (the library default, 2^28 cycles) while tllm's own kernels need the cores.
     private static func shortenThreadTimeout() {
         guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil else { return }
+        restartThreadPool(timeout: threadTimeout)
+    }
+
+    nonisolated(unsafe) private static var currentTimeout = 0
+
+    private static func restartThreadPool(timeout: Int) {
+        guard timeout != currentTimeout else { return }
         blas_thread_shutdown_()
-        setenv("OPENBLAS_THREAD_TIMEOUT", String(threadTimeout), 1)
+        setenv("OPENBLAS_THREAD_TIMEOUT", String(timeout), 1)
         openblas_read_env()
         unsetenv("OPENBLAS_THREAD_TIMEOUT")
         blas_thread_init()
+        currentTimeout = timeout
+    }
+
+    /// Runs `body` with OpenBLAS's idle workers spinning for 2^`timeout` cycles between calls: for
+    /// streams of small BLAS calls with little else in between (batch-1 decoding), where waking a
+    /// sleeping worker for every matrix–vector product would cost more than the product.
+    public static func withSpinningThreads<T>(timeout: Int = 20, _ body: () throws -> T) rethrows -> T {
+        prepare()
+        guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil, Threading.count > 1 else { return try body() }
+        restartThreadPool(timeout: timeout)
+        defer { restartThreadPool(timeout: threadTimeout) }
+        return try body()
     }
 
     /// Selects fast kernels (once per process) and applies the thread setting. Idempotent and cheap.

@@ -1,6 +1,9 @@
 /// Every subcommand, in the order `tllm help` lists them.
 let allCommands: [Command.Type] = [
     TrainCommand.self,
+    GenerateCommand.self,
+    EvalPerplexityCommand.self,
+    ExportCommand.self,
     TokenizerTrainCommand.self,
     TokenizerEncodeCommand.self,
     TokenizerDecodeCommand.self,
@@ -8,4 +11,5 @@ let allCommands: [Command.Type] = [
     TokenizeCommand.self,
     BenchGEMMCommand.self,
     BenchTrainCommand.self,
+    BenchGenerateCommand.self,
 ]

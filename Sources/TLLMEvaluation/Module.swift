@@ -1,1 +1,0 @@
-// TLLMEvaluation — see README.md for what this module holds.
