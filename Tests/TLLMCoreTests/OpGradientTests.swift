@@ -153,3 +153,14 @@ final class OpGradientTests: XCTestCase {
         }
     }
 }
+
+final class ResidualBiasGradientTests: XCTestCase {
+    func testLinearBiasInsideResidual() {
+        let x = GradCheck.random([5, 4], seed: 70), w = GradCheck.random([4, 4], seed: 71), b = GradCheck.random([4], seed: 72)
+        GradCheck.check([x, w, b]) { t in (t[0] + t[0].linear(t[1], t[2])).softmax() }
+        GradCheck.check([x, w, b]) { t in
+            let y = t[0] + t[0].linear(t[1], t[2])
+            return (y + y.layerNorm(gamma: t[2], beta: nil).linear(t[1], t[2])).softmax()
+        }
+    }
+}

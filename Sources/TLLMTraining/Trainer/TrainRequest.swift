@@ -110,14 +110,14 @@ public enum LanguageModelTraining {
     }
 
     /// Builds the model and trainer for a plan and trains.
-    public static func execute(_ plan: Plan, progress: ProgressDisplay = ProgressDisplay()) throws -> Trainer.Summary {
+    public static func execute(_ plan: Plan, progress: ProgressDisplay = ProgressDisplay(), stopAt: Int? = nil) throws -> Trainer.Summary {
         let model = try GPTModel(config: plan.config, seed: plan.options.seed)
         let objective = try CausalLMObjective(model: model, tokenizer: plan.tokenizer, data: plan.data, options: plan.options)
         let json = VocabularyFiles.encodeJSON(plan.tokenizer)
         let trainer = try Trainer(objective: objective, options: plan.options, run: plan.run, tokenizerJSON: json, resume: plan.resumed)
         trainer.progress = progress
         if !plan.resumed { try writeRunConfig(plan) }
-        return try trainer.train()
+        return try trainer.train(stopAt: stopAt)
     }
 
     /// `config.json` of the run folder: architecture, parameter counts, training options, data.

@@ -74,15 +74,29 @@ public final class Trainer {
         ["step", "tokens", "train_loss", "val_loss", "val_bpb", "lr", "tokens_per_s", "elapsed_s"] + objective.metricNames.flatMap { ["train_\($0)", "val_\($0)"] }
     }
 
-    /// Saves a checkpoint of the current state.
+    /// Saves a checkpoint of the current state — never one with non-finite weights (a diverging run
+    /// stops instead, keeping the last good checkpoint).
     public func saveCheckpoint() throws {
+        for (name, p) in objective.namedParameters {
+            let d = p.data
+            var finite = true
+            for i in 0..<p.count where !d[i].isFinite { finite = false; break }
+            guard finite else {
+                progress.finish()
+                let last = (try? Checkpoint.readState(Checkpoint.locate(run: run)))?.step
+                throw TLLMError("the weights became NaN/infinite by step \(state.step) (\(name)); stopped without saving. " +
+                                (last.map { "The last good checkpoint (step \($0)) is in \(Checkpoint.directory(run).path)." } ?? "No checkpoint was saved yet.") +
+                                " Try a lower --lr.")
+            }
+        }
         try Checkpoint.save(run: run, model: objective.namedParameters, config: objective.modelConfig,
                             tokenizerJSON: tokenizerJSON, optimizer: optimizer, state: state)
     }
 
-    /// Trains until `options.steps` (or Ctrl-C). Throws on a non-finite loss (after reporting).
+    /// Trains until `options.steps` — or until `stopAt` (then saves a checkpoint to resume from), or
+    /// Ctrl-C. Throws on a non-finite loss (after reporting).
     @discardableResult
-    public func train() throws -> Summary {
+    public func train(stopAt: Int? = nil) throws -> Summary {
         let fm = FileManager.default
         try fm.createDirectory(at: run, withIntermediateDirectories: true)
         let metrics = try MetricsLog(url: run.appendingPathComponent("metrics.csv"), columns: metricColumns,
@@ -104,7 +118,8 @@ public final class Trainer {
         defer { Interrupt.uninstall() }
         var interrupted = false
 
-        while state.step < options.steps {
+        let end = min(options.steps, stopAt ?? options.steps)
+        while state.step < end {
             let lr = schedule.learningRate(at: state.step)
             optimizer.learningRate = lr
             var stepLoss = 0.0
@@ -141,7 +156,7 @@ public final class Trainer {
             if isEval {
                 let t0 = Clock.now()
                 lastEval = objective.evaluate()
-                if let v = lastEval["loss"] { state.bestValidationLoss = min(state.bestValidationLoss ?? .infinity, v) }
+                if let v = lastEval["loss"], v.isFinite { state.bestValidationLoss = min(state.bestValidationLoss ?? .infinity, v) }
                 onEvaluation?(state.step, lastEval)
                 if options.samples > 0 {
                     let texts = objective.samples(count: options.samples, tokens: options.sampleTokens, prompt: options.samplePrompt,
@@ -176,7 +191,8 @@ public final class Trainer {
             } else {
                 progress.update(line, force: isLog && state.step % (options.logEvery * 10) == 0)
             }
-            if state.step % options.checkpointEvery == 0 || isLast { try saveCheckpoint() }
+            let pausing = state.step == end && !isLast
+            if state.step % options.checkpointEvery == 0 || isLast || pausing { try saveCheckpoint() }
             if Interrupt.requested {
                 interrupted = true
                 if state.step % options.checkpointEvery != 0 && !isLast { try saveCheckpoint() }

@@ -40,6 +40,7 @@ enum TrainCommand: Command {
             OptionSpec(name: "--prompt", value: "TEXT", help: "prompt for the samples", defaultValue: "\\n"),
             OptionSpec(name: "--out", value: "DIR", help: "run folder (default runs/gpt-SIZE-TIME)"),
             OptionSpec(name: "--resume", value: "DIR", help: "continue the run in DIR from its checkpoint"),
+            OptionSpec(name: "--stop-at", value: "STEP", help: "save and stop after STEP (resume later with --resume)"),
             OptionSpec(name: "--threads", value: "N", help: "threads (default all cores, or TLLM_THREADS)"),
             OptionSpec(name: "--json", value: nil, help: "print the final summary as one JSON object on stdout"),
         ],
@@ -104,7 +105,7 @@ enum TrainCommand: Command {
         budget: \(plan.options.steps) steps × \(plan.options.tokensPerStep) tokens = \(formatCount(plan.options.steps * plan.options.tokensPerStep)) tokens (\(String(format: "%.2g", c.trainingFLOPsPerToken() * Double(plan.options.steps * plan.options.tokensPerStep))) FLOPs), lr \(plan.options.learningRate), \(Threading.count) threads, BLAS core \(BLASRuntime.coreName)
         run: \(plan.run.path)\(plan.resumed ? " (resuming)" : "")
         """)
-        let summary = try LanguageModelTraining.execute(plan, progress: progress)
+        let summary = try LanguageModelTraining.execute(plan, progress: progress, stopAt: try args.int("--stop-at"))
         if args.has("--json") { printJSON(encodable: summary) } else {
             progress.message(String(format: "done: %d steps, %@ tokens in %@ (%.0f tok/s); train loss %.4f, val loss %.4f (bpb %.3f, ppl %.1f)",
                                     summary.steps, formatCount(summary.tokens), formatDuration(summary.seconds), summary.tokensPerSecond,

@@ -1,0 +1,162 @@
+import Foundation
+import XCTest
+import TLLMCore
+import TLLMModels
+import TLLMTokenizer
+import TLLMTraining
+
+final class TrainerTests: XCTestCase {
+    override class func setUp() { BLASRuntime.prepare() }
+
+    static let tokenizer: Tokenizer = try! VocabularyFiles.load(nil)
+    static let data: TokenizedCorpus = {
+        let corpus = try! Corpus.load(path: ResourceLocator.find("corpora/shakespeare")!.path)
+        var small = corpus
+        small.documents = Array(corpus.documents.prefix(4))
+        return try! TokenizedCorpus.make(small, tokenizer: tokenizer, validationFraction: 0.25, cacheDirectory: nil)
+    }()
+
+    func tmp(_ name: String) -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("tllm-train-\(getpid())-\(name)")
+        try? FileManager.default.removeItem(at: u)
+        return u
+    }
+
+    func options(steps: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.batch = 2; o.context = 16; o.steps = steps; o.warmupSteps = 2; o.learningRate = 3e-3
+        o.evalEvery = 3; o.evalTokens = 256; o.checkpointEvery = 2; o.logEvery = 1; o.samples = 1; o.sampleTokens = 5
+        return o
+    }
+
+    var config: ModelConfig {
+        var c = ModelConfig(vocabSize: Self.tokenizer.vocabularySize, context: 16, layers: 2, dModel: 32, heads: 2)
+        c.dropout = 0.1  // dropout makes the RNG state part of what must resume exactly
+        return c
+    }
+
+    func makeTrainer(_ run: URL, steps: Int, resume: Bool) throws -> Trainer {
+        let model = try GPTModel(config: config, seed: 9)
+        var o = options(steps: steps)
+        o.seed = 9
+        let obj = try CausalLMObjective(model: model, tokenizer: Self.tokenizer, data: Self.data, options: o)
+        let t = try Trainer(objective: obj, options: o, run: run, tokenizerJSON: VocabularyFiles.encodeJSON(Self.tokenizer), resume: resume)
+        t.progress = ProgressDisplay(forceLines: true)
+        return t
+    }
+
+    /// Losses and validation columns of metrics.csv (timing columns differ between runs).
+    func metricsCore(_ run: URL) throws -> [String] {
+        let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        return text.split(separator: "\n").map { line in
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            return cells.prefix(6).joined(separator: ",")  // step, tokens, train_loss, val_loss, val_bpb, lr
+        }
+    }
+
+    func testResumeIsBitIdenticalToAStraightRun() throws {
+        let straight = tmp("straight"), split = tmp("split")
+        let a = try makeTrainer(straight, steps: 7, resume: false)
+        try a.train()
+        // The same 7-step run stopped after 5 steps (as Ctrl-C or --stop-at would), then resumed.
+        let b = try makeTrainer(split, steps: 7, resume: false)
+        try b.train(stopAt: 5)
+        let c = try makeTrainer(split, steps: 7, resume: true)
+        XCTAssertEqual(c.state.step, 5)
+        try c.train()
+        for ((n1, p), (n2, q)) in zip(a.objective.namedParameters, c.objective.namedParameters) {
+            XCTAssertEqual(n1, n2)
+            XCTAssertTrue(p.values == q.values, "\(n1) differs after resume")
+        }
+        XCTAssertEqual(try metricsCore(straight), try metricsCore(split))
+        XCTAssertEqual(a.state.dataRNG, c.state.dataRNG)
+        XCTAssertEqual(a.state.dropoutRNG, c.state.dropoutRNG)
+        // The saved checkpoints agree too.
+        let w1 = try SafeTensors.read(Checkpoint.directory(straight).appendingPathComponent("model.safetensors"))
+        let w2 = try SafeTensors.read(Checkpoint.directory(split).appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(w1.metadata["tllm_checksum"], w2.metadata["tllm_checksum"])
+    }
+
+    func testNaNStopsTheRunAndKeepsTheLastCheckpoint() throws {
+        let run = tmp("nan")
+        let model = try GPTModel(config: config, seed: 3)
+        var o = options(steps: 40)
+        o.learningRate = 1e6
+        o.gradientClip = 0
+        o.warmupSteps = 1
+        o.checkpointEvery = 1
+        let obj = try CausalLMObjective(model: model, tokenizer: Self.tokenizer, data: Self.data, options: o)
+        let t = try Trainer(objective: obj, options: o, run: run, tokenizerJSON: "{}", resume: false)
+        t.progress = ProgressDisplay(forceLines: true)
+        XCTAssertThrowsError(try t.train()) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("NaN") || s.contains("infinite"), s)
+            XCTAssertTrue(s.contains("last good checkpoint"), s)
+        }
+        // The checkpoint on disk holds finite weights.
+        let st = try Checkpoint.readState(try Checkpoint.locate(run: run))
+        let w = try SafeTensors.read(Checkpoint.directory(run).appendingPathComponent("model.safetensors"))
+        XCTAssertTrue(w.tensors.values.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+        XCTAssertGreaterThan(st.step, 0)
+    }
+
+    func testInterruptedSaveFallsBackToThePreviousCheckpoint() throws {
+        let run = tmp("swap")
+        let t = try makeTrainer(run, steps: 2, resume: false)
+        try t.train()
+        // Simulate a crash between the two renames: only checkpoint.old exists.
+        let fm = FileManager.default
+        try fm.moveItem(at: Checkpoint.directory(run), to: run.appendingPathComponent("checkpoint.old"))
+        XCTAssertEqual(try Checkpoint.locate(run: run).lastPathComponent, "checkpoint.old")
+        let r = try makeTrainer(run, steps: 3, resume: true)
+        XCTAssertEqual(r.state.step, 2)
+        // A damaged trainer state is reported, not used.
+        try fm.moveItem(at: run.appendingPathComponent("checkpoint.old"), to: Checkpoint.directory(run))
+        let st = Checkpoint.directory(run).appendingPathComponent("trainer-state.safetensors")
+        var d = try Data(contentsOf: st)
+        d[d.count - 3] ^= 0x40
+        try d.write(to: st)
+        XCTAssertThrowsError(try makeTrainer(run, steps: 3, resume: true)) { XCTAssertTrue("\($0)".contains("trainer-state"), "\($0)") }
+    }
+
+    func testTrainingReducesValidationLoss() throws {
+        let run = tmp("learn")
+        let model = try GPTModel(config: config, seed: 5)
+        var o = options(steps: 30)
+        o.evalEvery = 30; o.samples = 0; o.batch = 4; o.learningRate = 3e-3
+        let obj = try CausalLMObjective(model: model, tokenizer: Self.tokenizer, data: Self.data, options: o)
+        let before = obj.evaluate()["loss"]!
+        let t = try Trainer(objective: obj, options: o, run: run, tokenizerJSON: "{}", resume: false)
+        t.progress = ProgressDisplay(forceLines: true)
+        let s = try t.train()
+        XCTAssertLessThan(s.validationLoss!, before - 1.0)
+        XCTAssertEqual(s.steps, 30)
+        XCTAssertEqual(s.tokens, 30 * 4 * 16)
+    }
+
+    func testCorpusStructure() throws {
+        let plays = try Corpus.load(nil)
+        XCTAssertEqual(plays.documents.count, 38)
+        XCTAssertEqual(plays.documents[0].name, "A Midsummer Night's Dream")
+        XCTAssertEqual(plays.documents[0].label, "comedies")
+        XCTAssertGreaterThan(plays.documents[0].segments.count, 100)
+        XCTAssertEqual(plays.validationIndices(fraction: 0.1), [9, 19, 29])
+        let kjv = try Corpus.load("kjv")
+        XCTAssertEqual(kjv.documents.count, 66)
+        XCTAssertEqual(kjv.documents[0].name, "Genesis")
+        XCTAssertEqual(kjv.documents.last!.name, "Revelation")
+        XCTAssertEqual(kjv.documents.map(\.segments.count).reduce(0, +), 31_102)
+        let first = kjv.documents[0]
+        XCTAssertTrue(String(decoding: first.text[first.segments[0]], as: UTF8.self).hasPrefix("Genesis 1:1 In the beginning"))
+    }
+
+    func testBatcherIsDeterministic() throws {
+        let b = try CLMBatcher(tokens: Array(0..<1000).map(Int32.init), batch: 3, length: 8)
+        var r1 = RandomGenerator(seed: 1), r2 = RandomGenerator(seed: 1)
+        let x = b.next(&r1), y = b.next(&r2)
+        XCTAssertEqual(x.inputs, y.inputs)
+        XCTAssertEqual(x.targets, x.inputs.map { $0 + 1 })
+        let ev = CLMBatcher.evaluationBatches(Array(0..<100).map(Int32.init), batch: 2, length: 10, maxTokens: 40)
+        XCTAssertEqual(ev.map { $0.inputs.count }, [20, 20])
+    }
+}
