@@ -62,3 +62,26 @@ enum BenchTrainCommand: Command {
                      r.stepSeconds, r.tokensPerSecond, r.gflops, 100 * r.mfu, r.peakGEMMGflops, Double(r.peakRSSBytes) / Double(1 << 30)))
     }
 }
+
+enum BenchNumericsCommand: Command {
+    static let spec = CommandSpec(
+        name: "bench numerics",
+        summary: "write initial weights, batches, first-batch gradients and 50 training losses for bench/pytorch_check.py",
+        usage: "[--vocab-size V --layers L --d-model D --heads H --context T] [--batch B] [--steps 50] -o DIR",
+        options: benchArchOptions + [
+            OptionSpec(name: "--batch", value: "B", help: "sequences per step", defaultValue: "8"),
+            OptionSpec(name: "--steps", value: "N", help: "AdamW steps to record", defaultValue: "50"),
+            OptionSpec(name: "--lr", value: "LR", help: "constant learning rate", defaultValue: "1e-3"),
+            OptionSpec(name: "-o", value: "DIR", help: "output folder"),
+        ],
+        allowsPositionals: false)
+
+    static func run(_ args: Arguments) throws {
+        BLASRuntime.prepare()
+        if let t = try args.int("--threads") { Threading.set(t) }
+        guard let out = args.string("-o") else { throw CLIError("tllm bench numerics: -o DIR is required") }
+        try NumericsDump.run(config: try benchConfig(args), batch: try args.int("--batch", default: 8), steps: try args.int("--steps", default: 50),
+                             learningRate: Float(try args.double("--lr", default: 1e-3)), to: URL(fileURLWithPath: out))
+        Log.info("wrote \(out): model.safetensors, config.json, batches.bin, first-batch.safetensors, run.json")
+    }
+}

@@ -12,4 +12,5 @@ let allCommands: [Command.Type] = [
     BenchGEMMCommand.self,
     BenchTrainCommand.self,
     BenchGenerateCommand.self,
+    BenchNumericsCommand.self,
 ]
