@@ -4,12 +4,20 @@
 // No Swift package dependencies: the standard library, Foundation, Dispatch and XCTest,
 // plus two C libraries from Debian (OpenBLAS and utf8proc) as system-library targets.
 
+import Foundation
 import PackageDescription
 
-/// Release builds of the numerical targets drop overflow checks inside kernels.
+/// Release builds are tuned for the machine that builds them (`-target-cpu native`: AVX2/AVX-512
+/// vector code for tllm's own kernels, which is how `make train` and `make test` use them).
+/// Set `TLLM_PORTABLE=1` to build a binary for any x86-64 / arm64 CPU instead.
+let portable = ProcessInfo.processInfo.environment["TLLM_PORTABLE"] != nil
+let cpuFlags = portable ? [] : ["-target-cpu", "native"]
+
+/// Release builds of the numerical targets also drop overflow checks inside kernels.
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"] + cpuFlags, .when(configuration: .release)),
 ]
+let tuned: [SwiftSetting] = [.unsafeFlags(cpuFlags, .when(configuration: .release))]
 
 let package = Package(
     name: "tllm",
@@ -34,14 +42,15 @@ let package = Package(
         .target(name: "TLLMModels", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),
         .target(name: "TLLMTraining", dependencies: ["TLLMModels", "TLLMTokenizer"], swiftSettings: fast),
         .target(name: "TLLMEvaluation", dependencies: ["TLLMModels", "TLLMTokenizer", "TLLMTraining"], swiftSettings: fast),
-        .target(name: "TLLMPlot", dependencies: []),
+        .target(name: "TLLMPlot", dependencies: [], swiftSettings: tuned),
         .target(name: "TLLMScaling", dependencies: ["TLLMTraining", "TLLMEvaluation", "TLLMPlot"], swiftSettings: fast),
 
         // MARK: - The command-line program (thin: parses flags, calls the libraries)
         .executableTarget(
             name: "tllm",
             dependencies: ["TLLMCore", "TLLMTokenizer", "TLLMModels", "TLLMTraining",
-                           "TLLMEvaluation", "TLLMScaling", "TLLMPlot"]),
+                           "TLLMEvaluation", "TLLMScaling", "TLLMPlot"],
+            swiftSettings: tuned),
 
         // MARK: - Tests, one target per library
         .testTarget(name: "TLLMCoreTests", dependencies: ["TLLMCore"]),

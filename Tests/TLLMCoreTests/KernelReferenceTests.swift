@@ -123,6 +123,13 @@ final class KernelReferenceTests: XCTestCase {
         }
     }
 
+    /// Long causal sequences take the block path (row blocks of 128 skip the keys above the diagonal).
+    func testBlockedCausalAttentionMatchesNaiveReference() {
+        let qkv = r([2, 300, 3 * 16], 16, scale: 2)
+        let y = qkv.attention(heads: 2, mask: .causal)
+        XCTAssertLessThan(GradCheck.maxDiff(y, naiveAttention(qkv, heads: 2, mask: .causal)), 1e-5)
+    }
+
     func testRotaryEmbeddingMatchesReference() {
         let B = 1, T = 5, H = 2, hd = 6, D = H * hd
         let qkv = r([B, T, 3 * D], 7)

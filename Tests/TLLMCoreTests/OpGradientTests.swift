@@ -140,6 +140,11 @@ final class OpGradientTests: XCTestCase {
         GradCheck.check([qkv]) { $0[0].attention(heads: 4, mask: .keyPadding(lengths: [3, 5])) }
     }
 
+    func testBlockedCausalAttentionGradient() {
+        // T = 260: two full row blocks of 128 and a short last one.
+        GradCheck.check([r([1, 260, 3 * 4], 63)]) { $0[0].attention(heads: 1, mask: .causal) }
+    }
+
     func testRotaryEmbeddingGradient() {
         GradCheck.check([r([2, 4, 3 * 8], 57)]) { $0[0].rotaryEmbedding(heads: 2, offset: 3) }
     }

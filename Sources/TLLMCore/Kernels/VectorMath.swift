@@ -4,29 +4,31 @@
 /// scaling by 2ⁿ through the exponent bits): relative error about 2 ulp over the float range,
 /// several times faster than calling libm per element.
 public enum VectorMath {
-    public typealias V = SIMD8<Float>
+    public typealias V = SIMD16<Float>
+    /// Lanes per vector.
+    public static var W: Int { V.scalarCount }
 
-    /// eˣ for 8 lanes. Inputs below −87.3 give 0; above 88.3 they are clamped (2.2e38).
+    /// eˣ lane-wise. Inputs below −87.3 give 0; above 88.3 they are clamped (2.2e38).
     ///
     /// Rounding to the nearest integer and building 2ⁿ both go through the bits of `z + 1.5·2²³`,
-    /// so no float↔int conversion is needed (those are not vectorised by Swift's SIMD types).
+    /// so no float↔int conversion is needed (those are not vectorised by Swift's SIMD types); the
+    /// polynomial uses fused multiply-adds.
     @inline(__always)
     public static func exp(_ xIn: V) -> V {
         let magic = V(repeating: 12_582_912)  // 1.5·2²³
         var x = vmin(vmax(xIn, V(repeating: -87.3)), V(repeating: 88.3))
-        let t = x * 1.442_695_040_888_963_4 + magic
+        let t = magic.addingProduct(x, V(repeating: 1.442_695_040_888_963_4))
         let fx = t - magic                                     // round(x·log2 e)
-        x = x - fx * 0.693_359_375
-        x = x - fx * -2.121_944_4e-4
+        x = x.addingProduct(fx, V(repeating: -0.693_359_375))
+        x = x.addingProduct(fx, V(repeating: 2.121_944_4e-4))
         let z = x * x
-        var y = V(repeating: 1.987_569_150_0e-4)
-        y = y * x + 1.398_199_950_7e-3
-        y = y * x + 8.333_451_907_3e-3
-        y = y * x + 4.166_579_589_4e-2
-        y = y * x + 1.666_666_545_9e-1
-        y = y * x + 5.000_000_120_1e-1
-        y = y * z + x + 1
-        let n = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- 0x4B40_0000   // the integer n
+        var y = V(repeating: 1.398_199_950_7e-3).addingProduct(V(repeating: 1.987_569_150_0e-4), x)
+        y = V(repeating: 8.333_451_907_3e-3).addingProduct(y, x)
+        y = V(repeating: 4.166_579_589_4e-2).addingProduct(y, x)
+        y = V(repeating: 1.666_666_545_9e-1).addingProduct(y, x)
+        y = V(repeating: 5.000_000_120_1e-1).addingProduct(y, x)
+        y = (x + 1).addingProduct(y, z)
+        let n = unsafeBitCast(t, to: SIMD16<UInt32>.self) &- 0x4B40_0000   // the integer n
         let pow2n = unsafeBitCast((n &+ 127) &<< 23, to: V.self)
         return (y * pow2n).replacing(with: 0, where: xIn .< -87.3)
     }
@@ -39,7 +41,7 @@ public enum VectorMath {
     @inline(__always)
     public static func vmin(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
 
-    /// tanh for 8 lanes: an odd rational-free form, `sign(x)·(1 − 2/(e^{2|x|} + 1))`, exact to
+    /// tanh lane-wise: an odd form, `sign(x)·(1 − 2/(e^{2|x|} + 1))`, exact to
     /// about 1e-7 absolute.
     @inline(__always)
     public static func tanh(_ x: V) -> V {
@@ -49,7 +51,7 @@ public enum VectorMath {
         return t.replacing(with: -t, where: x .< 0)
     }
 
-    /// The logistic function 1/(1 + e^{−x}) for 8 lanes.
+    /// The logistic function 1/(1 + e^{−x}) lane-wise.
     @inline(__always)
     public static func sigmoid(_ x: V) -> V {
         1 / (1 + exp(-x))
@@ -59,15 +61,15 @@ public enum VectorMath {
     @inline(__always)
     public static func exp(_ x: Float) -> Float { exp(V(repeating: x))[0] }
 
-    /// Applies `f` to `count` elements from `src` into `dst` (may alias), 8 lanes at a time.
+    /// Applies `f` to `count` elements from `src` into `dst` (may alias), a vector at a time.
     @inline(__always)
     public static func map(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
                            _ f: (V) -> V) {
         var i = 0
-        while i + 8 <= count {
+        while i + W <= count {
             let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
             UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
-            i += 8
+            i += W
         }
         if i < count {
             var v = V(repeating: 0)
@@ -77,28 +79,28 @@ public enum VectorMath {
         }
     }
 
-    /// `Σ src[i]` with 8 partial sums (a fixed order, so results are reproducible).
+    /// `Σ src[i]` with one partial sum per lane (a fixed order, so results are reproducible).
     @inline(__always)
     public static func sum(_ src: UnsafePointer<Float>, _ count: Int) -> Float {
         var acc = V(repeating: 0)
         var i = 0
-        while i + 8 <= count {
+        while i + W <= count {
             acc += UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
-            i += 8
+            i += W
         }
         var s = acc.sum()
         while i < count { s += src[i]; i += 1 }
         return s
     }
 
-    /// `Σ a[i]·b[i]` with 8 partial sums.
+    /// `Σ a[i]·b[i]` with one partial sum per lane.
     @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
         var acc = V(repeating: 0)
         var i = 0
-        while i + 8 <= count {
+        while i + W <= count {
             acc += UnsafeRawPointer(a + i).loadUnaligned(as: V.self) * UnsafeRawPointer(b + i).loadUnaligned(as: V.self)
-            i += 8
+            i += W
         }
         var s = acc.sum()
         while i < count { s += a[i] * b[i]; i += 1 }
@@ -110,13 +112,13 @@ public enum VectorMath {
     public static func max(_ src: UnsafePointer<Float>, _ count: Int) -> Float {
         var m = -Float.infinity
         var i = 0
-        if count >= 8 {
+        if count >= W {
             var acc = V(repeating: -.infinity)
-            while i + 8 <= count {
+            while i + W <= count {
                 acc = vmax(acc, UnsafeRawPointer(src + i).loadUnaligned(as: V.self))
-                i += 8
+                i += W
             }
-            for k in 0..<8 { m = Swift.max(m, acc[k]) }
+            for k in 0..<W { m = Swift.max(m, acc[k]) }
         }
         while i < count { m = Swift.max(m, src[i]); i += 1 }
         return m
@@ -129,11 +131,11 @@ public enum VectorMath {
         var acc = V(repeating: 0)
         let sv = V(repeating: shift)
         var i = 0
-        while i + 8 <= count {
+        while i + W <= count {
             let e = exp(UnsafeRawPointer(src + i).loadUnaligned(as: V.self) - sv)
             UnsafeMutableRawPointer(dst + i).storeBytes(of: e, as: V.self)
             acc += e
-            i += 8
+            i += W
         }
         var s = acc.sum()
         while i < count {
@@ -150,10 +152,10 @@ public enum VectorMath {
     public static func scale(_ dst: UnsafeMutablePointer<Float>, _ count: Int, by k: Float) {
         var i = 0
         let kv = V(repeating: k)
-        while i + 8 <= count {
+        while i + W <= count {
             let v = UnsafeRawPointer(dst + i).loadUnaligned(as: V.self) * kv
             UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: V.self)
-            i += 8
+            i += W
         }
         while i < count { dst[i] *= k; i += 1 }
     }

@@ -19,14 +19,14 @@ extension Tensor {
                     Parallel.forRanges(n, grain: 1 << 14) { r in
                         var i = r.lowerBound
                         let end = r.upperBound
-                        while i + 8 <= end {
+                        while i + VectorMath.W <= end {
                             let xv = UnsafeRawPointer(x + i).loadUnaligned(as: VectorMath.V.self)
                             let yy = UnsafeRawPointer(yv + i).loadUnaligned(as: VectorMath.V.self)
                             let gv = UnsafeRawPointer(g + i).loadUnaligned(as: VectorMath.V.self)
                             var d = gv * derivative(xv, yy)
                             if acc { d += UnsafeRawPointer(dx + i).loadUnaligned(as: VectorMath.V.self) }
                             UnsafeMutableRawPointer(dx + i).storeBytes(of: d, as: VectorMath.V.self)
-                            i += 8
+                            i += VectorMath.W
                         }
                         while i < end {
                             let d = g[i] * derivative(VectorMath.V(repeating: x[i]), VectorMath.V(repeating: yv[i]))[0]
@@ -42,8 +42,49 @@ extension Tensor {
 
     /// GELU, tanh approximation (GPT-2's `gelu_new`):
     /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+    ///
+    /// Written out (not through ``pointwise(_:derivative:)``) so that the polynomial and the
+    /// exponential inline into one vector loop: this is the largest elementwise op of a GPT.
     public func gelu() -> Tensor {
-        pointwise(Activation.gelu, derivative: { x, _ in Activation.geluDerivative(x) })
+        let a = self
+        let out = Tensor(uninitialized: shape)
+        let x = a.data, y = out.data, n = count
+        typealias V = VectorMath.V
+        Parallel.forRanges(n / VectorMath.W, grain: 2048) { r in
+            for k in r {
+                let i = VectorMath.W * k
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+                UnsafeMutableRawPointer(y + i).storeBytes(of: Activation.gelu(v), as: V.self)
+            }
+        }
+        for i in (n / VectorMath.W * VectorMath.W)..<n { y[i] = Activation.gelu(V(repeating: x[i]))[0] }
+        if Autograd.needsGrad(a) {
+            Autograd.record(out, inputs: [a]) { out in
+                let g = out.gradStorage!.pointer
+                a.withGradBuffer { dx, acc in
+                    Parallel.forRanges(n / VectorMath.W, grain: 2048) { r in
+                        if acc {
+                            for k in r {
+                                let i = VectorMath.W * k
+                                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+                                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+                                let old = UnsafeRawPointer(dx + i).loadUnaligned(as: V.self)
+                                UnsafeMutableRawPointer(dx + i).storeBytes(of: old + gv * Activation.geluDerivative(v), as: V.self)
+                            }
+                        } else {
+                            for k in r {
+                                let i = VectorMath.W * k
+                                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+                                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+                                UnsafeMutableRawPointer(dx + i).storeBytes(of: gv * Activation.geluDerivative(v), as: V.self)
+                            }
+                        }
+                    }
+                    for i in (n / VectorMath.W * VectorMath.W)..<n { put(dx, i, g[i] * Activation.geluDerivative(V(repeating: x[i]))[0], acc) }
+                }
+            }
+        }
+        return out
     }
 
     /// SiLU (swish): `x·σ(x)`.
@@ -80,7 +121,7 @@ extension Tensor {
     public func log() -> Tensor {
         pointwise({ x in
             var r = x
-            for i in 0..<8 { r[i] = Foundation.log(x[i]) }
+            for i in 0..<VectorMath.W { r[i] = Foundation.log(x[i]) }
             return r
         }, derivative: { x, _ in 1 / x })
     }
@@ -97,23 +138,24 @@ public enum Activation {
     public static let geluC: Float = 0.797_884_560_802_865_4
     public static let geluK: Float = 0.044_715
 
+    /// `0.5·x·(1 + tanh(u)) = x·σ(2u)` with `u = √(2/π)·(x + 0.044715·x³)`: one exponential, one division.
     @inline(__always)
     public static func gelu(_ x: VectorMath.V) -> VectorMath.V {
-        let x3: VectorMath.V = x * x * x
-        let u: VectorMath.V = geluC * (x + geluK * x3)
-        let t: VectorMath.V = VectorMath.tanh(u)
-        return 0.5 * x * (1 + t)
+        typealias V = VectorMath.V
+        let x2 = x * x
+        let u2 = (2 * geluC) * x.addingProduct(x2 * x, V(repeating: geluK))   // 2u
+        return x / (1 + VectorMath.exp(-u2))
     }
 
+    /// d/dx of ``gelu(_:)``: `s + x·s·(1 − s)·2u′` with `s = σ(2u)`, `u′ = √(2/π)·(1 + 3·0.044715·x²)`.
     @inline(__always)
     public static func geluDerivative(_ x: VectorMath.V) -> VectorMath.V {
-        let x2: VectorMath.V = x * x
-        let inner: VectorMath.V = x + geluK * x2 * x
-        let t: VectorMath.V = VectorMath.tanh(geluC * inner)
-        let left: VectorMath.V = 0.5 * (1 + t)
-        let slope: VectorMath.V = geluC * (1 + (3 * geluK) * x2)
-        let right: VectorMath.V = 0.5 * x * (1 - t * t) * slope
-        return left + right
+        typealias V = VectorMath.V
+        let x2 = x * x
+        let u2 = (2 * geluC) * x.addingProduct(x2 * x, V(repeating: geluK))
+        let s = 1 / (1 + VectorMath.exp(-u2))
+        let du2 = (2 * geluC) * V(repeating: 1).addingProduct(x2, V(repeating: 3 * geluK))
+        return s.addingProduct(x * s * (1 - s), du2)
     }
 }
 

@@ -44,21 +44,35 @@ extension Tensor {
             }
         }
 
+        // Causal attention skips the blocks above the diagonal: queries of row block i only meet
+        // keys of blocks 0…i (3/4 of the products for two blocks).
+        let causal = mask == .causal
+        let blk = causal && T >= 256 ? 128 : T
+        let nb = (T + blk - 1) / blk
+
         Threading.withSingleThreadedBLAS {
             Parallel.forEach(B * H) { bh in
                 let b = bh / H, h = bh % H
                 let q = x + b * T * ld + h * hd, k = q + D, v = q + 2 * D
                 let p = P + bh * T * T
-                GEMM.sgemm(transB: true, m: T, n: T, k: hd, alpha: s, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: T)
-                for i in 0..<T {
-                    let row = p + i * T
-                    let n = validKeys(b, i)
-                    let m = VectorMath.max(row, n)
-                    let sum = VectorMath.expShiftSum(row, row, n, shift: m)
-                    VectorMath.scale(row, n, by: 1 / sum)
-                    if n < T { (row + n).update(repeating: 0, count: T - n) }
+                for ib in 0..<nb {
+                    let r0 = ib * blk, rows = min(blk, T - r0)
+                    let keys = causal ? r0 + rows : T
+                    // S[r0..<r0+rows, 0..<keys] = scale · Q_block · K[0..<keys]ᵀ
+                    GEMM.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: s, a: q + r0 * ld, lda: ld, b: k, ldb: ld,
+                               c: p + r0 * T, ldc: T)
+                    for i in r0..<(r0 + rows) {
+                        let row = p + i * T
+                        let n = validKeys(b, i)
+                        let m = VectorMath.max(row, n)
+                        let sum = VectorMath.expShiftSum(row, row, n, shift: m)
+                        VectorMath.scale(row, n, by: 1 / sum)
+                        if n < T { (row + n).update(repeating: 0, count: T - n) }
+                    }
+                    // O_block = P[block, 0..<keys] · V[0..<keys]
+                    GEMM.sgemm(m: rows, n: hd, k: keys, a: p + r0 * T, lda: T, b: v, ldb: ld,
+                               c: o + (b * T + r0) * D + h * hd, ldc: D)
                 }
-                GEMM.sgemm(m: T, n: hd, k: T, a: p, lda: T, b: v, ldb: ld, c: o + b * T * D + h * hd, ldc: D)
             }
         }
 
@@ -78,20 +92,31 @@ extension Tensor {
                                 let dq = dx + b * T * ld + h * hd, dk = dq + D, dv = dq + 2 * D
                                 let p = P + bh * T * T
                                 let g = dO + b * T * D + h * hd
-                                GEMM.sgemm(transB: true, m: T, n: T, k: hd, a: g, lda: D, b: v, ldb: ld, c: dP, ldc: T)
-                                GEMM.sgemm(transA: true, m: T, n: hd, k: T, a: p, lda: T, b: g, ldb: D,
-                                           beta: beta, c: dv, ldc: ld)
-                                for i in 0..<T {
-                                    let pr = p + i * T, dr = dP + i * T
-                                    let n = validKeys(b, i)
-                                    let dot = VectorMath.dot(pr, dr, n)
-                                    for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
-                                    if n < T { (dr + n).update(repeating: 0, count: T - n) }
+                                // Row blocks from the last (which meets every key, so it writes all of
+                                // dK and dV) to the first (which adds into the leading rows only).
+                                for ib in stride(from: nb - 1, through: 0, by: -1) {
+                                    let r0 = ib * blk, rows = min(blk, T - r0)
+                                    let keys = causal ? r0 + rows : T
+                                    let kvBeta: Float = ib == nb - 1 ? beta : 1
+                                    let pr0 = p + r0 * T, dP0 = dP + r0 * T, g0 = g + r0 * D
+                                    // dP = dO·Vᵀ ; dV += Pᵀ·dO
+                                    GEMM.sgemm(transB: true, m: rows, n: keys, k: hd, a: g0, lda: D, b: v, ldb: ld, c: dP0, ldc: T)
+                                    GEMM.sgemm(transA: true, m: keys, n: hd, k: rows, a: pr0, lda: T, b: g0, ldb: D,
+                                               beta: kvBeta, c: dv, ldc: ld)
+                                    // dS = P ⊙ (dP − rowsum(P ⊙ dP))
+                                    for i in r0..<(r0 + rows) {
+                                        let pr = p + i * T, dr = dP + i * T
+                                        let n = validKeys(b, i)
+                                        let dot = VectorMath.dot(pr, dr, n)
+                                        for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
+                                        if n < keys { (dr + n).update(repeating: 0, count: keys - n) }
+                                    }
+                                    // dQ = scale·dS·K ; dK += scale·dSᵀ·Q
+                                    GEMM.sgemm(m: rows, n: hd, k: keys, alpha: s, a: dP0, lda: T, b: k, ldb: ld,
+                                               beta: beta, c: dq + r0 * ld, ldc: ld)
+                                    GEMM.sgemm(transA: true, m: keys, n: hd, k: rows, alpha: s, a: dP0, lda: T, b: q + r0 * ld, ldb: ld,
+                                               beta: kvBeta, c: dk, ldc: ld)
                                 }
-                                GEMM.sgemm(m: T, n: hd, k: T, alpha: s, a: dP, lda: T, b: k, ldb: ld,
-                                           beta: beta, c: dq, ldc: ld)
-                                GEMM.sgemm(transA: true, m: T, n: hd, k: T, alpha: s, a: dP, lda: T, b: q, ldb: ld,
-                                           beta: beta, c: dk, ldc: ld)
                             }
                         }
                     }

@@ -25,7 +25,7 @@ public final class Tensor: CustomStringConvertible {
     /// optimizer state, and backward stops below the lowest layer that still needs a gradient.
     public var requiresGrad: Bool
     /// The gradient, once backward has reached this tensor (same shape and layout).
-    public internal(set) var gradStorage: Storage?
+    public var gradStorage: Storage?
     /// Keep this tensor's gradient after backward even though it is not a leaf.
     public var retainsGrad = false
     /// The record of the op that produced this tensor, while the graph is alive.

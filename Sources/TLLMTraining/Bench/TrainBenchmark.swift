@@ -25,11 +25,16 @@ public enum TrainBenchmark {
         public var threads: Int
         public var core: String
         public var losses: [Float]
+        /// Fresh tensor buffers allocated during the timed steps (0 once warmed up).
+        public var bufferAllocationsPerStep: Double
+        /// Minor page faults per timed step (fresh memory being touched).
+        public var pageFaultsPerStep: Double
 
         enum CodingKeys: String, CodingKey {
             case parameters, nonEmbeddingParameters = "non_embedding_parameters", tokensPerStep = "tokens_per_step", steps
             case stepSeconds = "step_seconds", tokensPerSecond = "tokens_per_s", gflops
             case peakGEMMGflops = "peak_gemm_gflops", mfu, peakRSSBytes = "peak_rss_bytes", threads, core, losses
+            case bufferAllocationsPerStep = "buffer_allocations_per_step", pageFaultsPerStep = "page_faults_per_step"
         }
     }
 
@@ -63,15 +68,22 @@ public enum TrainBenchmark {
             opt.zeroGrad()
         }
         for i in 0..<warmup { step(i) }
+        let allocs0 = BufferPool.shared.allocations
+        var u0 = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u0)
         let t0 = Clock.now()
         for i in 0..<steps { step(warmup + i) }
         let dt = (Clock.now() - t0) / Double(max(1, steps))
+        var u1 = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u1)
         let tokens = batch * T
         let flops = config.trainingFLOPsPerToken() * Double(tokens) / dt / 1e9
         let peak = peakGEMM ?? GEMMBenchmark.measure(label: "square 2048", m: 2048, n: 2048, k: 2048, minSeconds: 0.3).gflops
         return Result(parameters: config.parameters, nonEmbeddingParameters: config.nonEmbeddingParameters,
                       tokensPerStep: tokens, steps: steps, stepSeconds: dt, tokensPerSecond: Double(tokens) / dt,
                       gflops: flops, peakGEMMGflops: peak, mfu: flops / peak, peakRSSBytes: peakRSSBytes(),
-                      threads: Threading.count, core: BLASRuntime.coreName, losses: losses)
+                      threads: Threading.count, core: BLASRuntime.coreName, losses: losses,
+                      bufferAllocationsPerStep: Double(BufferPool.shared.allocations - allocs0) / Double(max(1, steps)),
+                      pageFaultsPerStep: Double(u1.ru_minflt - u0.ru_minflt) / Double(max(1, steps)))
     }
 }

@@ -85,3 +85,29 @@ enum BenchNumericsCommand: Command {
         Log.info("wrote \(out): model.safetensors, config.json, batches.bin, first-batch.safetensors, run.json")
     }
 }
+
+enum BenchOpsCommand: Command {
+    static let spec = CommandSpec(
+        name: "bench ops",
+        summary: "time each op of a GPT layer, forward and backward (ms)",
+        usage: "[--tokens 4096] [--d-model 384] [--heads 6] [--context 256] [--vocab-size 8192] [--json]",
+        options: [
+            OptionSpec(name: "--tokens", value: "N", help: "rows (batch × context)", defaultValue: "4096"),
+            OptionSpec(name: "--d-model", value: "D", help: "width", defaultValue: "384"),
+            OptionSpec(name: "--heads", value: "H", help: "heads", defaultValue: "6"),
+            OptionSpec(name: "--context", value: "T", help: "sequence length", defaultValue: "256"),
+            OptionSpec(name: "--vocab-size", value: "V", help: "vocabulary", defaultValue: "8192"),
+            OptionSpec(name: "--threads", value: "N", help: "threads"),
+            OptionSpec(name: "--json", value: nil, help: "JSON output"),
+        ], allowsPositionals: false)
+
+    static func run(_ args: Arguments) throws {
+        BLASRuntime.prepare()
+        if let t = try args.int("--threads") { Threading.set(t) }
+        let r = OpBenchmark.suite(tokens: try args.int("--tokens", default: 4096), d: try args.int("--d-model", default: 384),
+                                  heads: try args.int("--heads", default: 6), context: try args.int("--context", default: 256),
+                                  vocab: try args.int("--vocab-size", default: 8192))
+        if args.has("--json") { printJSON(encodable: r); return }
+        print(formatTable(["op", "forward ms", "backward ms"], r.map { [$0.op, String(format: "%.2f", $0.forwardMs), String(format: "%.2f", $0.backwardMs)] }), terminator: "")
+    }
+}

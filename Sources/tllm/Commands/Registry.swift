@@ -13,4 +13,5 @@ let allCommands: [Command.Type] = [
     BenchTrainCommand.self,
     BenchGenerateCommand.self,
     BenchNumericsCommand.self,
+    BenchOpsCommand.self,
 ]
