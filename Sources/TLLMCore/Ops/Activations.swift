@@ -63,21 +63,21 @@ extension Tensor {
                 let g = out.gradStorage!.pointer
                 a.withGradBuffer { dx, acc in
                     Parallel.forRanges(n / VectorMath.W, grain: 2048) { r in
-                        if acc {
-                            for k in r {
-                                let i = VectorMath.W * k
-                                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
-                                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
-                                let old = UnsafeRawPointer(dx + i).loadUnaligned(as: V.self)
-                                UnsafeMutableRawPointer(dx + i).storeBytes(of: old + gv * Activation.geluDerivative(v), as: V.self)
-                            }
-                        } else {
-                            for k in r {
-                                let i = VectorMath.W * k
-                                let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
-                                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
-                                UnsafeMutableRawPointer(dx + i).storeBytes(of: gv * Activation.geluDerivative(v), as: V.self)
-                            }
+                        // The derivative is spelled out here: called through a function it was not
+                        // inlined into this loop.
+                        let c2 = V(repeating: 2 * Activation.geluC), k = V(repeating: Activation.geluK)
+                        let k3 = V(repeating: 3 * Activation.geluK), one = V(repeating: 1)
+                        for kk in r {
+                            let i = VectorMath.W * kk
+                            let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+                            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+                            let x2 = v * v
+                            let u2 = c2 * v.addingProduct(x2 * v, k)
+                            let sg = one / (one + VectorMath.exp(-u2))
+                            let du2 = c2 * one.addingProduct(x2, k3)
+                            var d = gv * sg.addingProduct(v * sg * (one - sg), du2)
+                            if acc { d += UnsafeRawPointer(dx + i).loadUnaligned(as: V.self) }
+                            UnsafeMutableRawPointer(dx + i).storeBytes(of: d, as: V.self)
                         }
                     }
                     for i in (n / VectorMath.W * VectorMath.W)..<n { put(dx, i, g[i] * Activation.geluDerivative(V(repeating: x[i]))[0], acc) }
