@@ -77,7 +77,7 @@ class GPT(nn.Module):
         logits = x @ self.transformer.wte.weight.t()
         if targets is None:
             return logits
-        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
 def main():

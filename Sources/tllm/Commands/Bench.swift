@@ -111,3 +111,14 @@ enum BenchOpsCommand: Command {
         print(formatTable(["op", "forward ms", "backward ms"], r.map { [$0.op, String(format: "%.2f", $0.forwardMs), String(format: "%.2f", $0.backwardMs)] }), terminator: "")
     }
 }
+
+/// `tllm bench step`: the same measurement as `bench train` under the name issue #2 uses.
+enum BenchStepCommand: Command {
+    static var spec: CommandSpec {
+        var s = BenchTrainCommand.spec
+        s.name = "bench step"
+        s.summary = "a training step's tokens/s and its share of the sgemm peak (same as bench train)"
+        return s
+    }
+    static func run(_ args: Arguments) throws { try BenchTrainCommand.run(args) }
+}

@@ -11,6 +11,7 @@ let allCommands: [Command.Type] = [
     TokenizeCommand.self,
     BenchGEMMCommand.self,
     BenchTrainCommand.self,
+    BenchStepCommand.self,
     BenchGenerateCommand.self,
     BenchNumericsCommand.self,
     BenchOpsCommand.self,
