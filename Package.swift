@@ -54,7 +54,7 @@ let package = Package(
 
         // MARK: - Tests, one target per library
         .testTarget(name: "TLLMCoreTests", dependencies: ["TLLMCore"]),
-        .testTarget(name: "TLLMTokenizerTests", dependencies: ["TLLMTokenizer"]),
+        .testTarget(name: "TLLMTokenizerTests", dependencies: ["TLLMTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "TLLMModelsTests", dependencies: ["TLLMModels"]),
         .testTarget(name: "TLLMTrainingTests", dependencies: ["TLLMTraining"]),
         .testTarget(name: "TLLMEvaluationTests", dependencies: ["TLLMEvaluation"]),

@@ -7,8 +7,8 @@ public enum ShardBuilder {
         public var validationDocuments: [Int]
     }
 
-    /// With several documents, every k-th document (k = round(1/fraction), starting at k−1) goes to
-    /// validation; with one, its last `fraction` of tokens. Documents are separated by `separator`.
+    /// With at least k documents, every k-th document (k = round(1/fraction), starting at k−1) goes
+    /// to validation; with fewer, the last `fraction` of the tokens. Documents are separated by `separator`.
     public static func split(documents: [[Int32]], separator: Int32?, validationFraction f: Double) -> Split {
         var train: [Int32] = [], val: [Int32] = []
         var held: [Int] = []
@@ -16,8 +16,8 @@ public enum ShardBuilder {
             if let sep = separator, !s.isEmpty { s.append(sep) }
             s.append(contentsOf: d)
         }
-        if documents.count >= 2 && f > 0 {
-            let k = max(2, Int((1 / f).rounded()))
+        let k = max(2, Int((f > 0 ? 1 / f : 1).rounded()))
+        if documents.count >= k && f > 0 {
             for (i, d) in documents.enumerated() {
                 if i % k == k - 1 { append(d, to: &val); held.append(i) } else { append(d, to: &train) }
             }

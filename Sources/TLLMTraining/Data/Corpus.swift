@@ -27,10 +27,14 @@ public struct Corpus {
     /// A stable description of where the text came from (for caches and logs).
     public var source: String
 
-    /// Resolves `--corpus`: nothing or `shakespeare` (the bundled plays), `kjv`, a file or a directory.
+    /// Resolves `--corpus`: nothing or `shakespeare` (the bundled plays), `kjv`, `all` (both), a file
+    /// or a directory.
     public static func load(_ spec: String?) throws -> Corpus {
         let s = spec ?? "shakespeare"
         switch s {
+        case "all":
+            let a = try load("shakespeare"), b = try load("kjv")
+            return Corpus(name: "shakespeare+kjv", documents: a.documents + b.documents, source: a.source + "+" + b.source)
         case "shakespeare":
             guard let dir = ResourceLocator.find("corpora/shakespeare") else {
                 throw TLLMError("bundled corpora/shakespeare not found (set TLLM_HOME to the tllm checkout)")
@@ -138,10 +142,12 @@ public struct Corpus {
         return docs
     }
 
-    /// Documents held out for validation: every k-th (k = round(1/fraction)), from k−1.
+    /// Documents held out for validation: every k-th (k = round(1/fraction)), from k−1 (none when
+    /// there are fewer than k documents: then the tail of the stream is held out).
     public func validationIndices(fraction: Double) -> [Int] {
-        guard documents.count >= 2, fraction > 0 else { return [] }
+        guard fraction > 0 else { return [] }
         let k = max(2, Int((1 / fraction).rounded()))
+        guard documents.count >= k else { return [] }
         return documents.indices.filter { $0 % k == k - 1 }
     }
 
