@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "TLLMModelsTests", dependencies: ["TLLMModels"]),
         .testTarget(name: "TLLMTrainingTests", dependencies: ["TLLMTraining"]),
         .testTarget(name: "TLLMEvaluationTests", dependencies: ["TLLMEvaluation"]),
-        .testTarget(name: "TLLMScalingTests", dependencies: ["TLLMScaling"]),
+        .testTarget(name: "TLLMScalingTests", dependencies: ["TLLMScaling", "TLLMTraining"]),
         .testTarget(name: "TLLMPlotTests", dependencies: ["TLLMPlot"]),
     ],
     swiftLanguageModes: [.v5]

@@ -7,6 +7,8 @@ import TLLMTokenizer
 public struct TrainRequest {
     /// Parameter budget (`--params 10M`), used when no explicit architecture is given.
     public var parameters: Int?
+    /// What the budget counts: all parameters (`train`) or non-embedding ones (scaling sweeps).
+    public var sizing: ModelSizing.Target = .total
     public var layers: Int?
     public var dModel: Int?
     public var heads: Int?
@@ -41,7 +43,7 @@ public struct TrainRequest {
         var template = ModelConfig(vocabSize: vocabularySize, context: context, layers: 1, dModel: 64, heads: 1,
                                    norm: norm, activation: activation, positions: positions, dropout: dropout)
         if let p = parameters, layers == nil || dModel == nil {
-            template = try ModelSizing.config(parameters: p, counting: .total, vocabSize: vocabularySize, context: context, template: template)
+            template = try ModelSizing.config(parameters: p, counting: sizing, vocabSize: vocabularySize, context: context, template: template)
         } else if parameters == nil && (layers == nil || dModel == nil) {
             template = try ModelSizing.config(parameters: 10_000_000, counting: .total, vocabSize: vocabularySize, context: context, template: template)
         }

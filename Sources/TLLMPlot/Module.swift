@@ -1,1 +1,0 @@
-// TLLMPlot — see README.md for what this module holds.

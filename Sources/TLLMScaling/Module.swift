@@ -1,1 +1,0 @@
-// TLLMScaling — see README.md for what this module holds.
