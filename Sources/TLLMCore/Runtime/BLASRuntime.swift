@@ -38,6 +38,7 @@ public enum BLASRuntime {
     }
 
     nonisolated(unsafe) private static var currentTimeout = 0
+    nonisolated(unsafe) private static var spinningDepth = 0
 
     private static func restartThreadPool(timeout: Int) {
         guard timeout != currentTimeout else { return }
@@ -55,8 +56,12 @@ public enum BLASRuntime {
     public static func withSpinningThreads<T>(timeout: Int = 20, _ body: () throws -> T) rethrows -> T {
         prepare()
         guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil, Threading.count > 1 else { return try body() }
-        restartThreadPool(timeout: timeout)
-        defer { restartThreadPool(timeout: threadTimeout) }
+        if spinningDepth == 0 { restartThreadPool(timeout: timeout) }
+        spinningDepth += 1
+        defer {
+            spinningDepth -= 1
+            if spinningDepth == 0 { restartThreadPool(timeout: threadTimeout) }
+        }
         return try body()
     }
 

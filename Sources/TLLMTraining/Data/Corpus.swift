@@ -27,11 +27,14 @@ public struct Corpus {
     /// A stable description of where the text came from (for caches and logs).
     public var source: String
 
-    /// Resolves `--corpus`: nothing or `shakespeare` (the bundled plays), `kjv`, `all` (both), a file
-    /// or a directory.
+    /// Resolves `--corpus`: nothing or `shakespeare` (the bundled plays), `kjv`, `all` (both),
+    /// `synthetic:icl` (generated in-context-learning episodes, see ``SyntheticICL``), a file or a
+    /// directory.
     public static func load(_ spec: String?) throws -> Corpus {
         let s = spec ?? "shakespeare"
         switch s {
+        case "synthetic:icl":
+            return SyntheticICL.corpus()
         case "all":
             let a = try load("shakespeare"), b = try load("kjv")
             return Corpus(name: "shakespeare+kjv", documents: a.documents + b.documents, source: a.source + "+" + b.source)

@@ -1,0 +1,231 @@
+import Foundation
+import TLLMCore
+import TLLMModels
+import TLLMTokenizer
+
+/// Few-shot evaluation of a causal model on a task, for a list of shot counts and seeds.
+///
+/// Output files (in `out`): `summary.json` (task → shots → metric → {value, stderr, chance}),
+/// `shots.csv` (one row per task, shots, metric), `samples.jsonl` (one line per document, shot
+/// count and seed: the prompt, the choices with their log-likelihoods, prediction and gold).
+public final class FewShotEvaluator {
+    public let scorer: Scorer
+    public let modelName: String
+    public var progress: ((String) -> Void)?
+
+    public init(model: GPTModel, tokenizer: Tokenizer, modelName: String) {
+        scorer = Scorer(model: model, tokenizer: tokenizer)
+        self.modelName = modelName
+    }
+
+    /// Results of one task.
+    public struct TaskResult {
+        public var task: String
+        /// shots → metric → value.
+        public var metrics: [Int: [String: MetricValue]]
+        public var samples: [[String: Any]]
+    }
+
+    /// Per-document scores for one (shots, seed).
+    struct DocScores {
+        var values: [String: Double] = [:]
+        var nats = 0.0, tokens = 0, bytes = 0
+        var shotsUsed = 0
+        var sample: [String: Any] = [:]
+    }
+
+    public func evaluate(_ task: EvalTask, shots: [Int], seeds: Int, limit: Int?) throws -> TaskResult {
+        let docs = limit.map { Array(task.test.prefix($0)) } ?? task.test
+        let builder = PromptBuilder(task: task, tokenizer: scorer.tokenizer, maxTokens: scorer.context)
+        let chance = task.chance()
+        var metrics: [Int: [String: MetricValue]] = [:]
+        var samples: [[String: Any]] = []
+        for k in shots {
+            // perSeed[s][d]
+            var perSeed: [[DocScores]] = []
+            for s in 0..<max(1, seeds) {
+                progress?("\(task.spec.name): \(k) shots, seed \(s + 1)/\(max(1, seeds))")
+                let scores = try run(task, docs: docs, builder: builder, shots: k, seed: UInt64(s))
+                perSeed.append(scores)
+                for (d, sc) in scores.enumerated() {
+                    var line = sc.sample
+                    line["task"] = task.spec.name; line["doc_id"] = docs[d].id; line["shots"] = k; line["seed"] = s
+                    line["shots_used"] = sc.shotsUsed
+                    samples.append(line)
+                }
+            }
+            metrics[k] = aggregate(task, perSeed, chance: chance)
+        }
+        return TaskResult(task: task.spec.name, metrics: metrics, samples: samples)
+    }
+
+    func run(_ task: EvalTask, docs: [TaskDocument], builder: PromptBuilder, shots k: Int, seed: UInt64) throws -> [DocScores] {
+        let s = task.spec
+        let tok = scorer.tokenizer
+        var out = [DocScores](repeating: DocScores(), count: docs.count)
+        switch s.outputType {
+        case .multipleChoice, .loglikelihood:
+            var requests: [Scorer.Request] = [], owner: [(doc: Int, choice: Int)] = []
+            var rendered: [EvalTask.Rendered] = []
+            for (d, doc) in docs.enumerated() {
+                let r = try task.render(doc)
+                rendered.append(r)
+                let conts = s.outputType == .multipleChoice ? r.choices : [r.target ?? ""]
+                let longest = conts.map { tok.encode(s.targetDelimiter + $0).count }.max() ?? 0
+                let (prompt, used) = try builder.prompt(doc, shots: k, seed: seed, continuationTokens: longest)
+                out[d].shotsUsed = used
+                out[d].sample["prompt"] = prompt
+                for (c, cont) in conts.enumerated() {
+                    let enc = RequestEncoding.encodePair(tok, context: prompt, continuation: s.targetDelimiter + cont)
+                    requests.append(Scorer.Request(context: enc.context, continuation: enc.continuation))
+                    owner.append((d, c))
+                }
+            }
+            let scores = scorer.logLikelihoods(requests)
+            var lls = [[Double]](repeating: [], count: docs.count), greedy = [[Bool]](repeating: [], count: docs.count)
+            for (i, o) in owner.enumerated() { lls[o.doc].append(scores[i].logLikelihood); greedy[o.doc].append(scores[i].greedy) }
+            for d in 0..<docs.count {
+                let r = rendered[d]
+                if s.outputType == .multipleChoice {
+                    let pred = lls[d].indices.max { lls[d][$0] < lls[d][$1] }!
+                    let norm = lls[d].enumerated().map { $0.element / Double(max(1, r.choices[$0.offset].utf8.count)) }
+                    let predNorm = norm.indices.max { norm[$0] < norm[$1] }!
+                    out[d].values = ["acc": pred == r.gold ? 1 : 0, "acc_norm": predNorm == r.gold ? 1 : 0]
+                    out[d].sample["choices"] = r.choices
+                    out[d].sample["loglikelihoods"] = lls[d]
+                    out[d].sample["prediction"] = pred
+                    out[d].sample["gold"] = r.gold ?? -1
+                } else {
+                    out[d].values = ["acc": greedy[d][0] ? 1 : 0, "loglikelihood": lls[d][0]]
+                    out[d].sample["target"] = r.target ?? ""
+                    out[d].sample["loglikelihood"] = lls[d][0]
+                    out[d].sample["greedy"] = greedy[d][0]
+                }
+            }
+        case .generateUntil:
+            try BLASRuntime.withSpinningThreads { try generateAll() }
+            func generateAll() throws {
+            for (d, doc) in docs.enumerated() {
+                let r = try task.render(doc)
+                let (prompt, used) = try builder.prompt(doc, shots: k, seed: seed, continuationTokens: s.maxGenerationTokens)
+                let gen = scorer.generate(prompt: tok.encode(prompt), until: s.until, maxTokens: s.maxGenerationTokens)
+                var a = gen.trimmingCharacters(in: .whitespacesAndNewlines), b = (r.target ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                if s.ignoreCase { a = a.lowercased(); b = b.lowercased() }
+                out[d].values = ["exact_match": a == b ? 1 : 0]
+                out[d].shotsUsed = used
+                out[d].sample = ["prompt": prompt, "prediction": gen, "gold": r.target ?? ""]
+            }
+            }
+        case .loglikelihoodRolling:
+            for (d, doc) in docs.enumerated() {
+                let r = try task.render(doc)
+                let ids = tok.encode(r.text)
+                let eot = tok.specialID("<|endoftext|>") ?? 0
+                // Disjoint windows of the context; each token predicted once.
+                var requests: [Scorer.Request] = []
+                var i = 0
+                while i < ids.count {
+                    let n = min(scorer.context, ids.count - i)
+                    let ctx: [Int32] = i == 0 ? [eot] : [ids[i - 1]]
+                    requests.append(Scorer.Request(context: ctx, continuation: Array(ids[i..<(i + n)])))
+                    i += n
+                }
+                let per = scorer.logLikelihoods(requests).flatMap(\.tokenLogLikelihoods)
+                out[d].nats = -per.reduce(0, +)
+                out[d].tokens = ids.count
+                out[d].bytes = r.text.utf8.count
+                out[d].values = ["nats": out[d].nats]
+                if s.induction, let run = Template.lookup(doc.fields, "run")?.string {
+                    let half = tok.encode(run).count
+                    let first = per.prefix(half).dropFirst(), second = per.dropFirst(half)
+                    let l1 = -first.reduce(0, +) / Double(max(1, first.count)), l2 = -second.reduce(0, +) / Double(max(1, second.count))
+                    out[d].values["loss_first_copy"] = l1
+                    out[d].values["loss_second_copy"] = l2
+                    out[d].values["induction_gain"] = l1 - l2
+                }
+                out[d].sample = ["tokens": ids.count, "nats": out[d].nats]
+            }
+        }
+        return out
+    }
+
+    func aggregate(_ task: EvalTask, _ perSeed: [[DocScores]], chance: Double?) -> [String: MetricValue] {
+        let docs = perSeed[0].count
+        func perDoc(_ key: String) -> [Double] {
+            (0..<docs).map { d in perSeed.map { $0[d].values[key] ?? .nan }.reduce(0, +) / Double(perSeed.count) }
+        }
+        var m: [String: MetricValue] = [:]
+        let used = (0..<docs).map { d in perSeed.map { Double($0[d].shotsUsed) }.reduce(0, +) / Double(perSeed.count) }
+        m["shots_used"] = Metrics.mean(used)
+        switch task.spec.outputType {
+        case .multipleChoice:
+            var a = Metrics.mean(perDoc("acc")); a.chance = chance; m["acc"] = a
+            var n = Metrics.mean(perDoc("acc_norm")); n.chance = chance; m["acc_norm"] = n
+        case .generateUntil:
+            var e = Metrics.mean(perDoc("exact_match")); e.chance = 0; m["exact_match"] = e
+        case .loglikelihood:
+            m["acc"] = Metrics.mean(perDoc("acc"))
+            let ll = perDoc("loglikelihood")
+            m["perplexity"] = Metrics.bootstrap(ll) { xs in Foundation.exp(-xs.reduce(0, +) / Double(max(1, xs.count))) }
+        case .loglikelihoodRolling:
+            let items = (0..<docs).map { d in (perSeed[0][d].nats, perSeed[0][d].tokens, perSeed[0][d].bytes) }
+            m["perplexity"] = Metrics.bootstrap(items) { xs in
+                Foundation.exp(xs.map(\.0).reduce(0, +) / Double(max(1, xs.map(\.1).reduce(0, +))))
+            }
+            m["bits_per_byte"] = Metrics.bootstrap(items) { xs in
+                xs.map(\.0).reduce(0, +) / Foundation.log(2) / Double(max(1, xs.map(\.2).reduce(0, +)))
+            }
+            if task.spec.induction {
+                for k in ["loss_first_copy", "loss_second_copy", "induction_gain"] { m[k] = Metrics.mean(perDoc(k)) }
+            }
+        }
+        return m
+    }
+
+    // MARK: - Output
+
+    /// Writes summary.json, shots.csv and samples.jsonl (atomically).
+    public func write(_ results: [TaskResult], parameters: Int, to dir: URL) throws {
+        var summary: [String: Any] = [:]
+        var csv = "task,model,parameters,shots,metric,value,stderr,chance\n"
+        for r in results {
+            var byShots: [String: Any] = [:]
+            for (k, ms) in r.metrics.sorted(by: { $0.key < $1.key }) {
+                var mm: [String: Any] = [:]
+                for (name, v) in ms.sorted(by: { $0.key < $1.key }) {
+                    var o: [String: Any] = ["value": v.value, "stderr": v.stderr]
+                    if let c = v.chance { o["chance"] = c }
+                    mm[name] = o
+                    csv += "\(r.task),\(modelName),\(parameters),\(k),\(name),\(String(format: "%.6g", v.value)),\(String(format: "%.6g", v.stderr)),\(v.chance.map { String(format: "%.6g", $0) } ?? "")\n"
+                }
+                byShots[String(k)] = mm
+            }
+            summary[r.task] = byShots
+        }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
+                             to: dir.appendingPathComponent("summary.json"))
+        try AtomicFile.write(csv, to: dir.appendingPathComponent("shots.csv"))
+        var lines = ""
+        for r in results {
+            for s in r.samples {
+                let data = try JSONSerialization.data(withJSONObject: s, options: [.sortedKeys])
+                lines += String(decoding: data, as: UTF8.self) + "\n"
+            }
+        }
+        try AtomicFile.write(lines, to: dir.appendingPathComponent("samples.jsonl"))
+    }
+
+    /// The on-screen table.
+    public static func table(_ results: [TaskResult]) -> [[String]] {
+        var rows: [[String]] = []
+        for r in results {
+            for (k, ms) in r.metrics.sorted(by: { $0.key < $1.key }) {
+                for (name, v) in ms.sorted(by: { $0.key < $1.key }) where name != "shots_used" {
+                    rows.append([r.task, "\(k)", String(format: "%.2f", ms["shots_used"]?.value ?? 0), name,
+                                 String(format: "%.4f ± %.4f", v.value, v.stderr), v.chance.map { String(format: "%.4f", $0) } ?? ""])
+                }
+            }
+        }
+        return rows
+    }
+}
