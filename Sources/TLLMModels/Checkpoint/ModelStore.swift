@@ -122,6 +122,18 @@ public enum ModelStore {
         }
     }
 
+    /// Loads a BERT-style encoder from a model directory (or a run folder's checkpoint).
+    public static func loadBERT(_ dir: URL) throws -> BERTModel {
+        let d = try resolve(dir)
+        let c = try readConfig(d)
+        guard c.architecture == .bert else {
+            throw TLLMError("this is a \(c.architecture.rawValue) model; this needs a BERT (masked-LM) model", file: d.appendingPathComponent("config.json").path)
+        }
+        let m = try BERTModel(config: c, seed: 0)
+        try loadWeights(into: m.namedParameters, from: d)
+        return m
+    }
+
     /// Loads a GPT from a model directory (or a run folder's checkpoint).
     public static func loadGPT(_ dir: URL) throws -> GPTModel {
         let d = try resolve(dir)

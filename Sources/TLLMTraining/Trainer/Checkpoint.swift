@@ -16,6 +16,8 @@ public struct TrainerState: Codable, Equatable {
     public var windowLossSum: Double = 0
     public var windowSteps: Int = 0
     public var windowStats: [String: Double] = [:]
+    /// Masked-LM runs: whether NSP is on.
+    public var nsp: Bool = false
     /// Checksums of the two safetensors files, verified on resume.
     public var modelChecksum: String
     public var stateChecksum: String
@@ -24,7 +26,7 @@ public struct TrainerState: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case step, tokensSeen = "tokens_seen", optimizerStep = "optimizer_step", dataRNG = "data_rng"
         case dropoutRNG = "dropout_rng", elapsedSeconds = "elapsed_seconds", bestValidationLoss = "best_validation_loss"
-        case options, windowLossSum = "window_loss_sum", windowSteps = "window_steps", windowStats = "window_stats"
+        case options, windowLossSum = "window_loss_sum", windowSteps = "window_steps", windowStats = "window_stats", nsp
         case modelChecksum = "model_checksum", stateChecksum = "state_checksum", format
     }
 }

@@ -17,6 +17,12 @@ public struct TrainRequest {
     public var activation: ModelConfig.Activation = .gelu
     public var positions: ModelConfig.Positions = .learned
     public var dropout: Float = 0
+    /// `clm` (GPT, next token) or `mlm` (BERT-style encoder, masked tokens).
+    public var objective = "clm"
+    /// With `mlm`: add next-sentence prediction.
+    public var nsp = false
+    /// Start from these weights instead of a fresh initialisation (`tllm finetune --objective clm`).
+    public var initialWeights: URL?
     public var vocabulary: String?
     public var corpus: String?
     public var options = TrainingOptions()
@@ -70,6 +76,9 @@ public enum LanguageModelTraining {
         public var data: TokenizedCorpus
         public var corpusName: String
         public var resumed: Bool
+        public var corpus: Corpus
+        public var nsp: Bool
+        public var initialWeights: URL?
     }
 
     /// Resolves vocabulary, corpus, architecture and budget; for `--resume`, reads them from the checkpoint.
@@ -85,12 +94,26 @@ public enum LanguageModelTraining {
             let corpus = try Corpus.load(r.corpus)
             let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
             return Plan(config: config, options: options, run: resumeDir, tokenizer: tokenizer, data: data,
-                        corpusName: corpus.name, resumed: true)
+                        corpusName: corpus.name, resumed: true, corpus: corpus, nsp: state.nsp, initialWeights: nil)
         }
-        let tokenizer = try VocabularyFiles.load(r.vocabulary)
-        var config = try r.modelConfig(vocabularySize: tokenizer.vocabularySize)
-        config.dropout = r.dropout
+        let tokenizer: Tokenizer
+        var config: ModelConfig
+        if let w = r.initialWeights {
+            let d = try ModelStore.resolve(w)
+            config = try ModelStore.readConfig(d)
+            let tp = d.appendingPathComponent("tokenizer.json")
+            tokenizer = FileManager.default.fileExists(atPath: tp.path) ? try VocabularyFiles.readJSON(tp) : try VocabularyFiles.load(r.vocabulary)
+            guard tokenizer.vocabularySize == config.vocabSize else {
+                throw TLLMError("the model's vocabulary (\(config.vocabSize)) and \(tokenizer.name) (\(tokenizer.vocabularySize)) differ", file: w.path)
+            }
+        } else {
+            tokenizer = try VocabularyFiles.load(r.vocabulary)
+            config = try r.modelConfig(vocabularySize: tokenizer.vocabularySize)
+            config.dropout = r.dropout
+            if r.objective == "mlm" { config.architecture = .bert; config.segments = 2 }
+        }
         var options = r.options
+        options.objective = r.objective
         options.context = config.context
         let corpus = try Corpus.load(r.corpus)
         let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
@@ -102,19 +125,29 @@ public enum LanguageModelTraining {
         if FileManager.default.fileExists(atPath: Checkpoint.directory(run).path) {
             throw TLLMError("already holds a run; continue it with --resume \(run.path), or choose another --out", file: run.path)
         }
-        return Plan(config: config, options: options, run: run, tokenizer: tokenizer, data: data, corpusName: corpus.name, resumed: false)
+        return Plan(config: config, options: options, run: run, tokenizer: tokenizer, data: data, corpusName: corpus.name, resumed: false,
+                    corpus: corpus, nsp: r.nsp, initialWeights: r.initialWeights)
     }
 
     static func defaultRunName(_ c: ModelConfig) -> String {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
-        return "gpt-\(formatCount(c.parameters))-\(f.string(from: Date()))"
+        return "\(c.architecture == .bert ? "bert" : "gpt")-\(formatCount(c.parameters))-\(f.string(from: Date()))"
     }
 
     /// Builds the model and trainer for a plan and trains.
     public static func execute(_ plan: Plan, progress: ProgressDisplay = ProgressDisplay(), stopAt: Int? = nil) throws -> Trainer.Summary {
-        let model = try GPTModel(config: plan.config, seed: plan.options.seed)
-        let objective = try CausalLMObjective(model: model, tokenizer: plan.tokenizer, data: plan.data, options: plan.options)
+        let objective: TrainingObjective
+        if plan.options.objective == "mlm" {
+            let model = try BERTModel(config: plan.config, seed: plan.options.seed)
+            if let w = plan.initialWeights, !plan.resumed { try ModelStore.loadWeights(into: model.namedParameters, from: try ModelStore.resolve(w)) }
+            let segs = SegmentedCorpus.make(plan.corpus, tokenizer: plan.tokenizer, validationFraction: plan.options.validationFraction)
+            objective = try MaskedLMObjective(model: model, tokenizer: plan.tokenizer, data: segs, options: plan.options, nsp: plan.nsp)
+        } else {
+            let model = try GPTModel(config: plan.config, seed: plan.options.seed)
+            if let w = plan.initialWeights, !plan.resumed { try ModelStore.loadWeights(into: model.namedParameters, from: try ModelStore.resolve(w)) }
+            objective = try CausalLMObjective(model: model, tokenizer: plan.tokenizer, data: plan.data, options: plan.options)
+        }
         let json = VocabularyFiles.encodeJSON(plan.tokenizer)
         let trainer = try Trainer(objective: objective, options: plan.options, run: plan.run, tokenizerJSON: json, resume: plan.resumed)
         trainer.progress = progress
@@ -134,7 +167,8 @@ public enum LanguageModelTraining {
             "non_embedding_parameters": plan.config.nonEmbeddingParameters,
             "flops_per_token": plan.config.trainingFLOPsPerToken(),
             "tokens": plan.options.steps * plan.options.tokensPerStep,
-            "corpus": plan.corpusName, "vocabulary": plan.tokenizer.name, "vocab_size": plan.tokenizer.vocabularySize,
+            "corpus": plan.corpusName, "vocabulary": plan.tokenizer.name, "objective": plan.options.objective, "nsp": plan.nsp,
+            "initial_weights": plan.initialWeights?.path ?? NSNull(), "vocab_size": plan.tokenizer.vocabularySize,
             "train_tokens_available": plan.data.train.count, "validation_tokens": plan.data.validation.count,
             "validation_documents": plan.data.validationDocuments, "threads": Threading.count, "blas_core": BLASRuntime.coreName,
         ]

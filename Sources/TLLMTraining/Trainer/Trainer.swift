@@ -67,6 +67,7 @@ public final class Trainer {
             state.options = options
         } else {
             state = fresh
+            state.nsp = (objective.metricNames.contains("nsp_accuracy"))
         }
     }
 

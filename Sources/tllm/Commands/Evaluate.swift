@@ -64,7 +64,8 @@ enum EvalBuildTasksCommand: Command {
     static func run(_ args: Arguments) throws {
         let root = URL(fileURLWithPath: args.string("--out", default: "evals"))
         try TaskGenerators.buildAll(root: root)
-        Log.info("wrote \(TaskGenerators.names.map { root.appendingPathComponent($0).path }.joined(separator: ", "))")
+        try ClassificationTaskGenerators.buildAll(root: root)
+        Log.info("wrote \((TaskGenerators.names + ClassificationTaskGenerators.names).map { root.appendingPathComponent($0).path }.joined(separator: ", "))")
     }
 }
 

@@ -2,6 +2,7 @@
 let allCommands: [Command.Type] = [
     TrainCommand.self,
     GenerateCommand.self,
+    FinetuneCommand.self,
     EvalPerplexityCommand.self,
     EvalFewShotCommand.self,
     EvalBuildTasksCommand.self,

@@ -19,7 +19,8 @@ enum TrainCommand: Command {
             OptionSpec(name: "--activation", value: "A", help: "gelu or swiglu", defaultValue: "gelu"),
             OptionSpec(name: "--positions", value: "P", help: "learned or rope", defaultValue: "learned"),
             OptionSpec(name: "--dropout", value: "P", help: "dropout probability", defaultValue: "0"),
-            OptionSpec(name: "--objective", value: "O", help: "clm (next token)", defaultValue: "clm"),
+            OptionSpec(name: "--objective", value: "O", help: "clm (GPT, next token) or mlm (BERT-style encoder, masked tokens)", defaultValue: "clm"),
+            OptionSpec(name: "--nsp", value: nil, help: "with --objective mlm: add next-sentence prediction on [CLS]"),
             OptionSpec(name: "--vocab", value: "V", help: "vocabulary (see tllm tokenizer --help)", defaultValue: "default"),
             OptionSpec(name: "--corpus", value: "C", help: "shakespeare, kjv, a text file or a directory", defaultValue: "shakespeare"),
             OptionSpec(name: "--val-fraction", value: "F", help: "share of documents held out for validation", defaultValue: "0.1"),
@@ -55,10 +56,12 @@ enum TrainCommand: Command {
     static func run(_ args: Arguments) throws {
         BLASRuntime.prepare()
         if let t = try args.int("--threads") { Threading.set(t) }
-        guard args.string("--objective", default: "clm") == "clm" else {
-            throw CLIError("tllm train: --objective \(args.string("--objective")!) is not available yet (clm)")
-        }
+        let objective = args.string("--objective", default: "clm")
+        guard objective == "clm" || objective == "mlm" else { throw CLIError("tllm train: --objective must be clm or mlm") }
+        if args.has("--nsp") && objective != "mlm" { throw CLIError("tllm train: --nsp needs --objective mlm") }
         var r = TrainRequest()
+        r.objective = objective
+        r.nsp = args.has("--nsp")
         let explicit = args.isSet("--layers") || args.isSet("--d-model")
         r.parameters = explicit && !args.isSet("--params") ? nil : try args.count("--params") ?? 10_000_000
         r.layers = try args.int("--layers")
@@ -98,7 +101,7 @@ enum TrainCommand: Command {
         let plan = try LanguageModelTraining.plan(r, log: { progress.message($0) })
         let c = plan.config
         progress.message("""
-        model: GPT, \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads, context \(c.context), vocab \(c.vocabSize)\
+        model: \(c.architecture == .bert ? "BERT-style encoder (masked LM\(plan.nsp ? " + NSP" : ""))" : "GPT"), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads, context \(c.context), vocab \(c.vocabSize)\
         \(c.norm == .rmsnorm ? ", RMSNorm" : "")\(c.activation == .swiglu ? ", SwiGLU" : "")\(c.positions == .rope ? ", RoPE" : "")
         parameters: \(formatCount(c.parameters)) total (\(c.parameters)), \(formatCount(c.nonEmbeddingParameters)) non-embedding (\(c.nonEmbeddingParameters))
         data: \(plan.corpusName): \(plan.data.train.count) training tokens, \(plan.data.validation.count) validation tokens (held out: \(plan.data.validationDocuments.prefix(4).joined(separator: ", "))\(plan.data.validationDocuments.count > 4 ? ", …" : ""))
@@ -111,7 +114,8 @@ enum TrainCommand: Command {
                                     summary.steps, formatCount(summary.tokens), formatDuration(summary.seconds), summary.tokensPerSecond,
                                     summary.trainLoss ?? .nan, summary.validationLoss ?? .nan, summary.validationBitsPerByte ?? .nan,
                                     summary.validationPerplexity ?? .nan))
-            progress.message("model: \(Checkpoint.directory(plan.run).path)  (try: tllm generate --model \(plan.run.path) --prompt \"ROMEO:\")")
+            progress.message(c.architecture == .gpt ? "model: \(Checkpoint.directory(plan.run).path)  (try: tllm generate --model \(plan.run.path) --prompt \"ROMEO:\")"
+                                                    : "model: \(Checkpoint.directory(plan.run).path)  (fine-tune with: tllm finetune --model \(plan.run.path) --task evals/shakespeare-genre)")
         }
         if summary.interrupted { throw ExitRequest(code: 130) }
     }
