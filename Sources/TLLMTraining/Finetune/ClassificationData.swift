@@ -10,6 +10,7 @@ public struct ClassificationTask {
         public var text: String
         public var textB: String?
         public var label: Int
+        public init(text: String, textB: String? = nil, label: Int) { self.text = text; self.textB = textB; self.label = label }
     }
     public var name: String
     public var labels: [String]

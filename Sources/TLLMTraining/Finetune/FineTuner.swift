@@ -33,6 +33,7 @@ public enum FineTuneMode: Equatable, CustomStringConvertible {
 /// with a linear classification head.
 public final class Classifier {
     public enum Backbone { case bert(BERTModel), gpt(GPTModel) }
+    /// GPT: last token or mean; BERT: `[CLS]` through the pooler (`last`) or the mean of the tokens.
     public enum Pooling: String { case last, mean }
     public let backbone: Backbone
     public let tokenizer: Tokenizer
@@ -127,19 +128,23 @@ public final class Classifier {
         switch backbone {
         case .bert(let m):
             let h = m.encode(ids, segments: seg, lengths: lengths, batch: B, length: T, dropout: &dropout, upTo: layer)
+            if pooling == .mean { return meanPool(h, lengths: lengths, B: B, T: T) }
             if layer == nil || layer == m.blocks.count { return m.pooled(h, batch: B, length: T) }
             return h.gatherRows((0..<B).map { Int32($0 * T) })
         case .gpt(let m):
             let h = m.hidden(ids, batch: B, length: T, dropout: &dropout, upTo: layer)
             switch pooling {
             case .last: return h.gatherRows((0..<B).map { Int32($0 * T + lengths[$0] - 1) })
-            case .mean:
-                // Mean over the real tokens: a [B, B·T] averaging matrix (one sgemm).
-                var w = [Float](repeating: 0, count: B * B * T)
-                for b in 0..<B { for t in 0..<lengths[b] { w[b * B * T + b * T + t] = 1 / Float(lengths[b]) } }
-                return Tensor(shape: [B, B * T], values: w).matmul(h)
+            case .mean: return meanPool(h, lengths: lengths, B: B, T: T)
             }
         }
+    }
+
+    /// Mean over each sequence's real tokens: a `[B, B·T]` averaging matrix times the hidden states (one sgemm).
+    func meanPool(_ h: Tensor, lengths: [Int], B: Int, T: Int) -> Tensor {
+        var w = [Float](repeating: 0, count: B * B * T)
+        for b in 0..<B { for t in 0..<lengths[b] { w[b * B * T + b * T + t] = 1 / Float(lengths[b]) } }
+        return Tensor(shape: [B, B * T], values: w).matmul(h)
     }
 
     public func logits(_ features: Tensor) -> Tensor { features.linear(head, headBias) }

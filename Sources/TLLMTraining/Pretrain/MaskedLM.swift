@@ -94,13 +94,13 @@ public struct MaskedLMBatcher {
         return (out, s)
     }
 
-    /// One example: tokens, segment ids, NSP label.
-    func example(_ rng: inout RandomGenerator) -> (tokens: [Int32], segments: [Int32], next: Int32) {
+    /// One example: tokens, segment ids, NSP label, and the documents A and B came from.
+    public func example(_ rng: inout RandomGenerator) -> (tokens: [Int32], segments: [Int32], next: Int32, documentA: Int, documentB: Int) {
         let T = length
         if !nsp {
             let s = rng.nextInt(below: stream.count - (T - 2) + 1)
             let body = Array(stream[s..<(s + T - 2)])
-            return ([cls] + body + [sep], [Int32](repeating: 0, count: T), -100)
+            return ([cls] + body + [sep], [Int32](repeating: 0, count: T), -100, -1, -1)
         }
         let budget = T - 3
         let d = pickDocument(&rng)
@@ -111,6 +111,7 @@ public struct MaskedLMBatcher {
         let segsAfterA = aEnd
         var b: [Int32]
         var label: Int32
+        var docB = d
         if rng.nextInt(below: 2) == 1 && segsAfterA < segs.count {
             b = run(d, from: segsAfterA, target: budget - a.count).tokens
             label = 1
@@ -118,6 +119,7 @@ public struct MaskedLMBatcher {
             let o = pickDocument(&rng, excluding: d)
             b = run(o, from: rng.nextInt(below: documents[o].count), target: budget - a.count).tokens
             label = 0
+            docB = o
         }
         while a.count + b.count > budget {  // truncate the longer side, from the end
             if a.count > b.count { a.removeLast() } else { b.removeLast() }
@@ -125,7 +127,7 @@ public struct MaskedLMBatcher {
         aEnd = segsAfterA
         let tokens = [cls] + a + [sep] + b + [sep]
         let segIDs = [Int32](repeating: 0, count: a.count + 2) + [Int32](repeating: 1, count: b.count + 1)
-        return (tokens, segIDs, label)
+        return (tokens, segIDs, label, d, docB)
     }
 
     /// The next batch (padded to `length`, masked).

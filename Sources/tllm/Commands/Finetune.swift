@@ -15,7 +15,7 @@ enum FinetuneCommand: Command {
             OptionSpec(name: "--mode", value: "M", help: "full, freeze:K (embeddings + lowest K blocks frozen) or probe", defaultValue: "full"),
             OptionSpec(name: "--from-scratch", value: nil, help: "same architecture, random initialisation (the baseline)"),
             OptionSpec(name: "--layer", value: "L", help: "probe features after block L (per-layer probes)"),
-            OptionSpec(name: "--pool", value: "P", help: "GPT pooling: last or mean", defaultValue: "last"),
+            OptionSpec(name: "--pool", value: "P", help: "last (GPT: last token; BERT: [CLS] pooler) or mean (of the token states)", defaultValue: "last"),
             OptionSpec(name: "--epochs", value: "N", help: "maximum epochs (early stopping on validation)", defaultValue: "8"),
             OptionSpec(name: "--lr", value: "LR", help: "learning rate (default 5e-4; probe 1e-2)"),
             OptionSpec(name: "--batch", value: "B", help: "examples per step", defaultValue: "16"),

@@ -8,6 +8,7 @@ let allCommands: [Command.Type] = [
     EvalBuildTasksCommand.self,
     PromptCommand.self,
     ExportCommand.self,
+    ExperimentCommand.self,
     SweepCommand.self,
     FitCommand.self,
     PlotCommand.self,
