@@ -160,3 +160,35 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(ev.map { $0.inputs.count }, [20, 20])
     }
 }
+
+final class DataParallelTests: XCTestCase {
+    override class func setUp() { BLASRuntime.prepare() }
+
+    func testDataParallelGradientsMatchTheSerialStepAndAreReproducible() throws {
+        let c = ModelConfig(vocabSize: 97, context: 16, layers: 2, dModel: 32, heads: 2)
+        var rng = RandomGenerator(seed: 3)
+        let x = (0..<(6 * 16)).map { _ in Int32(rng.nextInt(below: 97)) }, y = x.map { ($0 + 1) % 97 }
+        let serial = try GPTModel(config: c, seed: 1)
+        var none: RandomGenerator? = nil
+        let ls = serial.loss(x, targets: y, batch: 6, length: 16, dropout: &none)
+        let serialLoss = Double(ls.item)
+        ls.backward()
+        func parallelGrads() throws -> (Double, [[Float]]) {
+            let m = try GPTModel(config: c, seed: 1)
+            let dp = DataParallelGPT(model: m)
+            var d: RandomGenerator? = nil
+            let l = dp.accumulate(inputs: x, targets: y, batch: 6, length: 16, scale: 1, dropout: &d)
+            return (l, m.namedParameters.map { $0.1.grad!.values })
+        }
+        let (pl, pg) = try parallelGrads()
+        XCTAssertEqual(pl, serialLoss, accuracy: 1e-5)
+        for ((name, p), g) in zip(serial.namedParameters, pg) {
+            let a = p.grad!.values
+            let diff = zip(a, g).map { abs($0 - $1) }.max()!, scale = a.map(abs).max()!
+            XCTAssertLessThan(diff, 1e-5 * max(1, scale) + 1e-7, name)
+        }
+        let (pl2, pg2) = try parallelGrads()
+        XCTAssertEqual(pl, pl2)
+        XCTAssertTrue(pg == pg2, "two data-parallel steps differ")
+    }
+}

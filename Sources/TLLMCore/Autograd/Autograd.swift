@@ -5,13 +5,17 @@
 /// order they are created, so the records together form a tape; ``Tensor/backward(seed:)`` replays it
 /// from the loss in reverse order. An op whose inputs need no gradient records nothing, which is
 /// how frozen layers stop the backward pass.
+import Synchronization
+
+/// Node numbers, shared by every thread (data-parallel steps record two graphs at once).
+let nodeCounter = Atomic<Int>(0)
+
 public enum Autograd {
     nonisolated(unsafe) static var disabledDepth = 0
-    nonisolated(unsafe) static var nextID = 0
 
     /// The number of nodes recorded so far in this process (for tests and diagnostics: a frozen
     /// layer adds none).
-    public static var recordedNodes: Int { nextID }
+    public static var recordedNodes: Int { nodeCounter.load(ordering: .relaxed) }
 
     /// Whether ops record nodes (false inside ``withNoGrad(_:)``).
     @inline(__always) public static var isEnabled: Bool { disabledDepth == 0 }
@@ -41,9 +45,9 @@ public enum Autograd {
     /// Records on `output` how to push its gradient to `inputs`.
     @inline(__always)
     static func record(_ output: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> Void) {
-        nextID += 1
+        let id = nodeCounter.add(1, ordering: .relaxed).newValue
         output.requiresGrad = true
-        output.node = Node(id: nextID, inputs: inputs, backward: backward)
+        output.node = Node(id: id, inputs: inputs, backward: backward)
     }
 }
 

@@ -47,10 +47,12 @@ public enum Threading {
 /// Work is split into contiguous ranges whose boundaries do not affect results: every kernel that
 /// uses this writes disjoint outputs per index, so results are identical for any thread count.
 public enum Parallel {
-    /// The number of ranges ``forRanges(_:grain:_:)`` uses for `count` items.
+    /// The number of ranges ``forRanges(_:grain:_:)`` uses for `count` items (one on a thread
+    /// inside ``Threading/serially(_:)``).
     @inline(__always)
     public static func chunkCount(_ count: Int, grain: Int = 1) -> Int {
         if count <= 0 { return 0 }
+        if Threading.isSerial { return 1 }
         return min(Threading.count, max(1, count / max(1, grain)))
     }
 
@@ -90,9 +92,42 @@ extension Threading {
     /// tllm's own threads at once (attention over (batch, head) pairs).
     @inline(__always)
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        if isSerial { return try body() }  // already single-threaded (data-parallel workers)
         let n = count
         if n > 1 { openblas_set_num_threads(1) }
         defer { if n > 1 { openblas_set_num_threads(Int32(n)) } }
         return try body()
+    }
+}
+
+// MARK: - Serial regions (data-parallel workers)
+
+private let serialKey: pthread_key_t = {
+    var k = pthread_key_t()
+    pthread_key_create(&k, nil)
+    return k
+}()
+
+extension Threading {
+    /// Whether the calling thread runs its kernels serially (inside ``serially(_:)``).
+    @inline(__always)
+    public static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+
+    /// Runs `body` with this thread's kernels serial; used by workers that each own a core
+    /// (OpenBLAS must be single-threaded meanwhile: see ``parallelWorkers(_:_:)``).
+    public static func serially<T>(_ body: () throws -> T) rethrows -> T {
+        let was = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, was) }
+        return try body()
+    }
+
+    /// Runs `body(k)` for `k` in `0..<n` on `n` threads at once, each serial, with OpenBLAS
+    /// single-threaded: data parallelism across cores for models too small to split one product.
+    public static func parallelWorkers(_ n: Int, _ body: (Int) -> Void) {
+        let threads = count
+        if threads > 1 { openblas_set_num_threads(1) }
+        defer { if threads > 1 { openblas_set_num_threads(Int32(threads)) } }
+        DispatchQueue.concurrentPerform(iterations: n) { k in serially { body(k) } }
     }
 }

@@ -31,6 +31,18 @@ public final class GPTModel: LanguageModel {
         for (name, t) in namedParameters { t.name = name }
     }
 
+    /// A replica over the same weights (shared storage) with its own gradients, for a
+    /// data-parallel worker; `requiresGrad` is copied, so frozen stays frozen.
+    public init(sharing o: GPTModel) {
+        func share(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, storage: t.storage, requiresGrad: t.requiresGrad) }
+        config = o.config
+        tokenEmbedding = share(o.tokenEmbedding)
+        positionEmbedding = o.positionEmbedding.map(share)
+        blocks = o.blocks.map { TransformerBlock(sharing: $0) }
+        finalNormWeight = share(o.finalNormWeight)
+        finalNormBias = o.finalNormBias.map(share)
+    }
+
     /// Every parameter with its checkpoint name, in a fixed order.
     public var namedParameters: [(String, Tensor)] {
         var p: [(String, Tensor)] = [("transformer.wte.weight", tokenEmbedding)]

@@ -45,6 +45,19 @@ public final class TransformerBlock {
         projBias = c.bias ? vec(d, 0) : nil
     }
 
+    /// A block over the same weights with its own gradients (a data-parallel worker's replica).
+    public init(sharing o: TransformerBlock) {
+        func share(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, storage: t.storage, requiresGrad: t.requiresGrad) }
+        config = o.config
+        ln1Weight = share(o.ln1Weight); ln1Bias = o.ln1Bias.map(share)
+        attnWeight = share(o.attnWeight); attnBias = o.attnBias.map(share)
+        attnProjWeight = share(o.attnProjWeight); attnProjBias = o.attnProjBias.map(share)
+        ln2Weight = share(o.ln2Weight); ln2Bias = o.ln2Bias.map(share)
+        fcWeight = share(o.fcWeight); fcBias = o.fcBias.map(share)
+        upWeight = o.upWeight.map(share)
+        projWeight = share(o.projWeight); projBias = o.projBias.map(share)
+    }
+
     /// Parameters with their names relative to the block (`ln_1.weight`, `attn.c_attn.weight`, …).
     public var namedParameters: [(String, Tensor)] {
         var p: [(String, Tensor)] = [("ln_1.weight", ln1Weight)]

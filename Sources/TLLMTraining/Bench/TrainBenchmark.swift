@@ -29,18 +29,20 @@ public enum TrainBenchmark {
         public var bufferAllocationsPerStep: Double
         /// Minor page faults per timed step (fresh memory being touched).
         public var pageFaultsPerStep: Double
+        /// Whether the batch was split across the cores (``DataParallelGPT``).
+        public var dataParallel: Bool
 
         enum CodingKeys: String, CodingKey {
             case parameters, nonEmbeddingParameters = "non_embedding_parameters", tokensPerStep = "tokens_per_step", steps
             case stepSeconds = "step_seconds", tokensPerSecond = "tokens_per_s", gflops
             case peakGEMMGflops = "peak_gemm_gflops", mfu, peakRSSBytes = "peak_rss_bytes", threads, core, losses
-            case bufferAllocationsPerStep = "buffer_allocations_per_step", pageFaultsPerStep = "page_faults_per_step"
+            case bufferAllocationsPerStep = "buffer_allocations_per_step", pageFaultsPerStep = "page_faults_per_step", dataParallel = "data_parallel"
         }
     }
 
     /// Runs `warmup` untimed steps then `steps` timed ones (forward, backward, clip, AdamW).
     public static func run(config: ModelConfig, batch: Int, steps: Int, warmup: Int = 2, seed: UInt64 = 1,
-                           peakGEMM: Double? = nil) throws -> Result {
+                           peakGEMM: Double? = nil, dataParallel: Bool? = nil) throws -> Result {
         BLASRuntime.prepare()
         let model = try GPTModel(config: config, seed: seed)
         let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1), learningRate: 3e-4, beta1: 0.9, beta2: 0.95)
@@ -58,11 +60,16 @@ public enum TrainBenchmark {
         }
         var noDropout: RandomGenerator? = nil
         var losses: [Float] = []
+        let dp = (dataParallel ?? DataParallelGPT.worthwhile(config, batch: batch)) ? DataParallelGPT(model: model) : nil
         func step(_ i: Int) {
             let (x, y) = batches[i % batches.count]
-            let loss = model.loss(x, targets: y, batch: batch, length: T, dropout: &noDropout)
-            losses.append(loss.item)
-            loss.backward()
+            if let dp {
+                losses.append(Float(dp.accumulate(inputs: x, targets: y, batch: batch, length: T, scale: 1, dropout: &noDropout)))
+            } else {
+                let loss = model.loss(x, targets: y, batch: batch, length: T, dropout: &noDropout)
+                losses.append(loss.item)
+                loss.backward()
+            }
             GradientClipping.clip(opt.parameters, maxNorm: 1)
             opt.step()
             opt.zeroGrad()
@@ -84,6 +91,6 @@ public enum TrainBenchmark {
                       gflops: flops, peakGEMMGflops: peak, mfu: flops / peak, peakRSSBytes: peakRSSBytes(),
                       threads: Threading.count, core: BLASRuntime.coreName, losses: losses,
                       bufferAllocationsPerStep: Double(BufferPool.shared.allocations - allocs0) / Double(max(1, steps)),
-                      pageFaultsPerStep: Double(u1.ru_minflt - u0.ru_minflt) / Double(max(1, steps)))
+                      pageFaultsPerStep: Double(u1.ru_minflt - u0.ru_minflt) / Double(max(1, steps)), dataParallel: dp != nil)
     }
 }

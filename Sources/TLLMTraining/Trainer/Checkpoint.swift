@@ -23,6 +23,32 @@ public struct TrainerState: Codable, Equatable {
     public var stateChecksum: String
     public var format = "tllm-trainer-v1"
 
+    public init(step: Int, tokensSeen: Int, optimizerStep: Int, dataRNG: RandomGenerator, dropoutRNG: RandomGenerator,
+                elapsedSeconds: Double, bestValidationLoss: Double?, options: TrainingOptions, modelChecksum: String, stateChecksum: String) {
+        self.step = step; self.tokensSeen = tokensSeen; self.optimizerStep = optimizerStep; self.dataRNG = dataRNG
+        self.dropoutRNG = dropoutRNG; self.elapsedSeconds = elapsedSeconds; self.bestValidationLoss = bestValidationLoss
+        self.options = options; self.modelChecksum = modelChecksum; self.stateChecksum = stateChecksum
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        step = try c.decode(Int.self, forKey: .step)
+        tokensSeen = try c.decode(Int.self, forKey: .tokensSeen)
+        optimizerStep = try c.decode(Int.self, forKey: .optimizerStep)
+        dataRNG = try c.decode(RandomGenerator.self, forKey: .dataRNG)
+        dropoutRNG = try c.decode(RandomGenerator.self, forKey: .dropoutRNG)
+        elapsedSeconds = try c.decode(Double.self, forKey: .elapsedSeconds)
+        bestValidationLoss = try c.decodeIfPresent(Double.self, forKey: .bestValidationLoss)
+        options = try c.decode(TrainingOptions.self, forKey: .options)
+        windowLossSum = try c.decodeIfPresent(Double.self, forKey: .windowLossSum) ?? 0
+        windowSteps = try c.decodeIfPresent(Int.self, forKey: .windowSteps) ?? 0
+        windowStats = try c.decodeIfPresent([String: Double].self, forKey: .windowStats) ?? [:]
+        nsp = try c.decodeIfPresent(Bool.self, forKey: .nsp) ?? false
+        modelChecksum = try c.decode(String.self, forKey: .modelChecksum)
+        stateChecksum = try c.decode(String.self, forKey: .stateChecksum)
+        format = try c.decodeIfPresent(String.self, forKey: .format) ?? "tllm-trainer-v1"
+    }
+
     enum CodingKeys: String, CodingKey {
         case step, tokensSeen = "tokens_seen", optimizerStep = "optimizer_step", dataRNG = "data_rng"
         case dropoutRNG = "dropout_rng", elapsedSeconds = "elapsed_seconds", bestValidationLoss = "best_validation_loss"

@@ -17,6 +17,17 @@ public protocol TrainingObjective: AnyObject {
     func evaluate() -> [String: Double]
     /// A few generated texts for the log (empty for models that do not generate).
     func samples(count: Int, tokens: Int, prompt: String, seed: UInt64) -> [String]
+    /// One micro-batch's forward and backward (gradients scaled by `scale`); returns the loss value.
+    func accumulateGradients(data: inout RandomGenerator, dropout: inout RandomGenerator?, scale: Float) -> (loss: Double, stats: [String: Double])
+}
+
+extension TrainingObjective {
+    public func accumulateGradients(data: inout RandomGenerator, dropout: inout RandomGenerator?, scale: Float) -> (loss: Double, stats: [String: Double]) {
+        let (loss, stats) = trainingLoss(data: &data, dropout: &dropout)
+        let l = Double(loss.item)
+        if l.isFinite { loss.backward(seed: scale) }
+        return (l, stats)
+    }
 }
 
 /// Next-token prediction on random windows of the training stream.
@@ -26,9 +37,11 @@ public final class CausalLMObjective: TrainingObjective {
     let batcher: CLMBatcher
     let evalBatches: [(inputs: [Int32], targets: [Int32])]
     let tokenBytes: [Int32]
+    let parallel: DataParallelGPT?
 
     public init(model: GPTModel, tokenizer: Tokenizer, data: TokenizedCorpus, options: TrainingOptions) throws {
         self.model = model
+        parallel = options.dataParallel ? DataParallelGPT(model: model) : nil
         self.tokenizer = tokenizer
         batcher = try CLMBatcher(tokens: data.train, batch: options.batch, length: options.context)
         let valStream = data.validation.count > options.context + 1 ? data.validation : Array(data.train.suffix(options.context * 8 + 1))
@@ -43,6 +56,17 @@ public final class CausalLMObjective: TrainingObjective {
     public func trainingLoss(data: inout RandomGenerator, dropout: inout RandomGenerator?) -> (loss: Tensor, stats: [String: Double]) {
         let (x, y) = batcher.next(&data)
         return (model.loss(x, targets: y, batch: batcher.batch, length: batcher.length, dropout: &dropout), [:])
+    }
+
+    public func accumulateGradients(data: inout RandomGenerator, dropout: inout RandomGenerator?, scale: Float) -> (loss: Double, stats: [String: Double]) {
+        guard let parallel else {
+            let (loss, stats) = trainingLoss(data: &data, dropout: &dropout)
+            let l = Double(loss.item)
+            if l.isFinite { loss.backward(seed: scale) }
+            return (l, stats)
+        }
+        let (x, y) = batcher.next(&data)
+        return (parallel.accumulate(inputs: x, targets: y, batch: batcher.batch, length: batcher.length, scale: scale, dropout: &dropout), [:])
     }
 
     public func evaluate() -> [String: Double] {

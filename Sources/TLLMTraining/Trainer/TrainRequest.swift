@@ -24,6 +24,8 @@ public struct TrainRequest {
     /// Start from these weights instead of a fresh initialisation (`tllm finetune --objective clm`).
     public var initialWeights: URL?
     public var vocabulary: String?
+    /// `nil` = automatic (``DataParallelGPT/worthwhile(_:batch:)``).
+    public var dataParallel: Bool?
     public var corpus: String?
     public var options = TrainingOptions()
     /// Token budget; converted to steps (`--tokens`). Ignored when `steps` is set.
@@ -114,6 +116,7 @@ public enum LanguageModelTraining {
         }
         var options = r.options
         options.objective = r.objective
+        options.dataParallel = r.objective == "clm" && (r.dataParallel ?? DataParallelGPT.worthwhile(config, batch: options.batch))
         options.context = config.context
         let corpus = try Corpus.load(r.corpus)
         let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)

@@ -126,8 +126,7 @@ public final class Trainer {
             var stepLoss = 0.0
             var stepStats: [String: Double] = [:]
             for _ in 0..<accum {
-                let (loss, stats) = objective.trainingLoss(data: &state.dataRNG, dropout: &dropout)
-                let l = Double(loss.item)
+                let (l, stats) = objective.accumulateGradients(data: &state.dataRNG, dropout: &dropout, scale: 1 / Float(accum))
                 guard l.isFinite else {
                     progress.finish()
                     let last = (try? Checkpoint.readState(Checkpoint.locate(run: run)))?.step
@@ -137,7 +136,6 @@ public final class Trainer {
                 }
                 stepLoss += l / Double(accum)
                 for (k, v) in stats { stepStats[k, default: 0] += v / Double(accum) }
-                loss.backward(seed: 1 / Float(accum))
             }
             if options.gradientClip > 0 { GradientClipping.clip(params, maxNorm: options.gradientClip) }
             optimizer.step()

@@ -31,6 +31,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var sampleTokens: Int = 120
     public var samplePrompt: String = "\n"
     public var validationFraction: Double = 0.1
+    /// Split each micro-batch across the cores (see ``DataParallelGPT``); decided at plan time.
+    public var dataParallel = false
 
     enum CodingKeys: String, CodingKey {
         case objective, batch, gradientAccumulation = "gradient_accumulation", context
@@ -38,10 +40,27 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         case warmupSteps = "warmup_steps", steps, weightDecay = "weight_decay", beta1, beta2
         case gradientClip = "gradient_clip", seed, evalEvery = "eval_every", evalTokens = "eval_tokens"
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", samples, sampleTokens = "sample_tokens"
-        case samplePrompt = "sample_prompt", validationFraction = "validation_fraction"
+        case samplePrompt = "sample_prompt", validationFraction = "validation_fraction", dataParallel = "data_parallel"
     }
 
     public init() {}
+
+    /// Missing fields take their defaults (files written by earlier versions stay readable).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingOptions()
+        func v<T: Decodable>(_ k: CodingKeys, _ def: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? def }
+        objective = try v(.objective, d.objective); batch = try v(.batch, d.batch)
+        gradientAccumulation = try v(.gradientAccumulation, d.gradientAccumulation); context = try v(.context, d.context)
+        learningRate = try v(.learningRate, d.learningRate); minLearningRateRatio = try v(.minLearningRateRatio, d.minLearningRateRatio)
+        warmupSteps = try v(.warmupSteps, d.warmupSteps); steps = try v(.steps, d.steps); weightDecay = try v(.weightDecay, d.weightDecay)
+        beta1 = try v(.beta1, d.beta1); beta2 = try v(.beta2, d.beta2); gradientClip = try v(.gradientClip, d.gradientClip)
+        seed = try v(.seed, d.seed); evalEvery = try v(.evalEvery, d.evalEvery); evalTokens = try v(.evalTokens, d.evalTokens)
+        checkpointEvery = try v(.checkpointEvery, d.checkpointEvery); logEvery = try v(.logEvery, d.logEvery)
+        samples = try v(.samples, d.samples); sampleTokens = try v(.sampleTokens, d.sampleTokens)
+        samplePrompt = try v(.samplePrompt, d.samplePrompt); validationFraction = try v(.validationFraction, d.validationFraction)
+        dataParallel = try v(.dataParallel, d.dataParallel)
+    }
 
     /// Tokens consumed per optimizer step.
     public var tokensPerStep: Int { batch * gradientAccumulation * context }

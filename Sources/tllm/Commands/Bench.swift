@@ -47,6 +47,7 @@ enum BenchTrainCommand: Command {
             OptionSpec(name: "--batch", value: "B", help: "sequences per step", defaultValue: "16"),
             OptionSpec(name: "--steps", value: "N", help: "timed steps (after 2 warm-up steps)", defaultValue: "10"),
             OptionSpec(name: "--peak-gflops", value: "G", help: "sgemm peak for MFU (default: measured now)"),
+            OptionSpec(name: "--data-parallel", value: "M", help: "auto, on or off: split the batch across cores", defaultValue: "auto"),
         ],
         allowsPositionals: false)
 
@@ -55,11 +56,13 @@ enum BenchTrainCommand: Command {
         if let t = try args.int("--threads") { Threading.set(t) }
         let c = try benchConfig(args)
         let r = try TrainBenchmark.run(config: c, batch: try args.int("--batch", default: 16),
-                                       steps: try args.int("--steps", default: 10), peakGEMM: try args.double("--peak-gflops"))
+                                       steps: try args.int("--steps", default: 10), peakGEMM: try args.double("--peak-gflops"),
+                                       dataParallel: try parseDataParallel(args.string("--data-parallel", default: "auto")))
         if args.has("--json") { printJSON(encodable: r); return }
         print("model: \(formatCount(r.parameters)) parameters (\(formatCount(r.nonEmbeddingParameters)) non-embedding), \(c.layers) layers, d \(c.dModel), \(c.heads) heads, context \(c.context), vocab \(c.vocabSize)")
-        print(String(format: "step: %.3f s   tokens/s: %.0f   model GFLOP/s: %.1f   MFU: %.1f%% of %.1f GFLOP/s sgemm peak   peak RSS: %.2f GiB",
-                     r.stepSeconds, r.tokensPerSecond, r.gflops, 100 * r.mfu, r.peakGEMMGflops, Double(r.peakRSSBytes) / Double(1 << 30)))
+        print(String(format: "step: %.3f s   tokens/s: %.0f   model GFLOP/s: %.1f   MFU: %.1f%% of %.1f GFLOP/s sgemm peak   peak RSS: %.2f GiB%@",
+                     r.stepSeconds, r.tokensPerSecond, r.gflops, 100 * r.mfu, r.peakGEMMGflops, Double(r.peakRSSBytes) / Double(1 << 30),
+                     r.dataParallel ? "   (data-parallel)" : ""))
     }
 }
 
@@ -121,4 +124,14 @@ enum BenchStepCommand: Command {
         return s
     }
     static func run(_ args: Arguments) throws { try BenchTrainCommand.run(args) }
+}
+
+/// `--data-parallel auto|on|off` → nil (automatic), true, false.
+func parseDataParallel(_ s: String) throws -> Bool? {
+    switch s {
+    case "auto": return nil
+    case "on": return true
+    case "off": return false
+    default: throw CLIError("--data-parallel must be auto, on or off")
+    }
 }

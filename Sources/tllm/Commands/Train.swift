@@ -43,6 +43,7 @@ enum TrainCommand: Command {
             OptionSpec(name: "--resume", value: "DIR", help: "continue the run in DIR from its checkpoint"),
             OptionSpec(name: "--stop-at", value: "STEP", help: "save and stop after STEP (resume later with --resume)"),
             OptionSpec(name: "--threads", value: "N", help: "threads (default all cores, or TLLM_THREADS)"),
+            OptionSpec(name: "--data-parallel", value: "M", help: "auto, on or off: split each batch across the cores (auto: d_model ≤ 256)", defaultValue: "auto"),
             OptionSpec(name: "--json", value: nil, help: "print the final summary as one JSON object on stdout"),
         ],
         discussion: """
@@ -74,6 +75,7 @@ enum TrainCommand: Command {
         r.norm = norm; r.activation = act; r.positions = pos
         r.dropout = Float(try args.double("--dropout", default: 0))
         r.vocabulary = args.string("--vocab")
+        r.dataParallel = try parseDataParallel(args.string("--data-parallel", default: "auto"))
         r.corpus = args.string("--corpus")
         r.tokens = try args.count("--tokens")
         r.steps = try args.int("--steps")
@@ -105,7 +107,7 @@ enum TrainCommand: Command {
         \(c.norm == .rmsnorm ? ", RMSNorm" : "")\(c.activation == .swiglu ? ", SwiGLU" : "")\(c.positions == .rope ? ", RoPE" : "")
         parameters: \(formatCount(c.parameters)) total (\(c.parameters)), \(formatCount(c.nonEmbeddingParameters)) non-embedding (\(c.nonEmbeddingParameters))
         data: \(plan.corpusName): \(plan.data.train.count) training tokens, \(plan.data.validation.count) validation tokens (held out: \(plan.data.validationDocuments.prefix(4).joined(separator: ", "))\(plan.data.validationDocuments.count > 4 ? ", …" : ""))
-        budget: \(plan.options.steps) steps × \(plan.options.tokensPerStep) tokens = \(formatCount(plan.options.steps * plan.options.tokensPerStep)) tokens (\(String(format: "%.2g", c.trainingFLOPsPerToken() * Double(plan.options.steps * plan.options.tokensPerStep))) FLOPs), lr \(plan.options.learningRate), \(Threading.count) threads, BLAS core \(BLASRuntime.coreName)
+        budget\(plan.options.dataParallel ? " (data-parallel across cores)" : ""): \(plan.options.steps) steps × \(plan.options.tokensPerStep) tokens = \(formatCount(plan.options.steps * plan.options.tokensPerStep)) tokens (\(String(format: "%.2g", c.trainingFLOPsPerToken() * Double(plan.options.steps * plan.options.tokensPerStep))) FLOPs), lr \(plan.options.learningRate), \(Threading.count) threads, BLAS core \(BLASRuntime.coreName)
         run: \(plan.run.path)\(plan.resumed ? " (resuming)" : "")
         """)
         let summary = try LanguageModelTraining.execute(plan, progress: progress, stopAt: try args.int("--stop-at"))
