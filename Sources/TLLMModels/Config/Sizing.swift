@@ -48,7 +48,10 @@ public enum ModelSizing {
         let sorted = nearest.sorted { abs($0.0 - target) < abs($1.0 - target) }
         let hint = sorted.prefix(3).map { "\(formatCount($0.0)) (d_model \($0.1.dModel), \($0.1.layers) layers)" }
             .joined(separator: ", ")
-        throw TLLMError("no architecture with head size 64 reaches \(formatCount(target)) \(counting == .total ? "total" : "non-embedding") parameters ±10% with a \(vocabSize)-token vocabulary; closest: \(hint)")
+        let embedding = vocabSize * 64
+        let why = counting == .total && embedding > target / 2
+            ? " (the token embedding alone is \(formatCount(embedding)) at d_model 64; for models this small use the 2048-token vocabulary: --vocab vocab/tllm-2k.json)" : ""
+        throw TLLMError("no architecture with head size 64 reaches \(formatCount(target)) \(counting == .total ? "total" : "non-embedding") parameters ±10% with a \(vocabSize)-token vocabulary; closest: \(hint)\(why)")
     }
 }
 

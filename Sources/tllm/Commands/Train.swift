@@ -111,7 +111,9 @@ enum TrainCommand: Command {
         run: \(plan.run.path)\(plan.resumed ? " (resuming)" : "")
         """)
         let summary = try LanguageModelTraining.execute(plan, progress: progress, stopAt: try args.int("--stop-at"))
-        if args.has("--json") { printJSON(encodable: summary) } else {
+        if args.has("--json") { printJSON(encodable: summary) } else if summary.interrupted {
+            progress.message("stopped at step \(summary.steps) of \(plan.options.steps); continue with: tllm train --resume \(plan.run.path)")
+        } else {
             progress.message(String(format: "done: %d steps, %@ tokens in %@ (%.0f tok/s); train loss %.4f, val loss %.4f (bpb %.3f, ppl %.1f)",
                                     summary.steps, formatCount(summary.tokens), formatDuration(summary.seconds), summary.tokensPerSecond,
                                     summary.trainLoss ?? .nan, summary.validationLoss ?? .nan, summary.validationBitsPerByte ?? .nan,
