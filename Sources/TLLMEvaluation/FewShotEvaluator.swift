@@ -40,11 +40,14 @@ public final class FewShotEvaluator {
         let chance = task.chance()
         var metrics: [Int: [String: MetricValue]] = [:]
         var samples: [[String: Any]] = []
-        for k in shots {
+        // Rolling log-likelihood has no shots: evaluate it once.
+        let shotCounts = task.spec.outputType == .loglikelihoodRolling ? [shots.first ?? 0] : shots
+        let seedCount = task.spec.outputType == .loglikelihoodRolling ? 1 : max(1, seeds)
+        for k in shotCounts {
             // perSeed[s][d]
             var perSeed: [[DocScores]] = []
-            for s in 0..<max(1, seeds) {
-                progress?("\(task.spec.name): \(k) shots, seed \(s + 1)/\(max(1, seeds))")
+            for s in 0..<seedCount {
+                progress?("\(task.spec.name): \(k) shots, seed \(s + 1)/\(seedCount)")
                 let scores = try run(task, docs: docs, builder: builder, shots: k, seed: UInt64(s))
                 perSeed.append(scores)
                 for (d, sc) in scores.enumerated() {

@@ -51,7 +51,6 @@ public final class Scorer {
         var out = [Score?](repeating: nil, count: requests.count)
         var done = 0
         Autograd.withNoGrad {
-            var none: RandomGenerator? = nil
             var k = 0
             while k < order.count {
                 let group = Array(order[k..<min(order.count, k + batch)])
@@ -62,13 +61,19 @@ public final class Scorer {
                     let seq = inputs[i].dropLast()
                     for (t, tok) in seq.enumerated() { x[b * L + t] = tok }
                 }
-                let logits = model.logits(x, batch: group.count, length: L, dropout: &none)   // [B·L, V]
+                // Logits only where a continuation token is predicted.
+                var positions: [Int32] = [], rowOf: [Int] = []
+                for (b, i) in group.enumerated() {
+                    rowOf.append(positions.count)
+                    for pos in starts[i]..<inputs[i].count { positions.append(Int32(b * L + pos - 1)) }
+                }
+                let logits = model.logits(x, batch: group.count, length: L, at: positions)   // [P, V]
                 let V = model.config.vocabSize
                 for (b, i) in group.enumerated() {
                     let seq = inputs[i]
                     var ll = 0.0, greedy = true, per: [Double] = []
-                    for pos in starts[i]..<seq.count {
-                        let row = logits.data + (b * L + pos - 1) * V
+                    for (k, pos) in (starts[i]..<seq.count).enumerated() {
+                        let row = logits.data + (rowOf[b] + k) * V
                         let m = VectorMath.max(row, V)
                         var z: Double = 0
                         var best = 0

@@ -78,6 +78,13 @@ public final class GPTModel: LanguageModel {
         hidden(ids, batch: B, length: T, dropout: &dropout).linear(tokenEmbedding)
     }
 
+    /// Next-token logits `[positions.count, V]` at flat `positions` of the `B·T` grid only (scoring
+    /// needs a handful of positions per sequence; this skips the LM head everywhere else).
+    public func logits(_ ids: [Int32], batch B: Int, length T: Int, at positions: [Int32]) -> Tensor {
+        var none: RandomGenerator? = nil
+        return hidden(ids, batch: B, length: T, dropout: &none).gatherRows(positions).linear(tokenEmbedding)
+    }
+
     /// Mean next-token cross-entropy of `targets` (−100 = ignored) given `ids`.
     public func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int, dropout: inout RandomGenerator?) -> Tensor {
         logits(ids, batch: B, length: T, dropout: &dropout).crossEntropy(targets: targets)

@@ -6,9 +6,14 @@ import TLLMModels
 /// Builds charts from CSV files, with fitted curves (`tllm plot`).
 public enum PlotBuilder {
     public static func chart(csv path: String, x xc: String, y yc: String, group: String?, logX: Bool, logY: Bool,
-                             fit: String?, title: String?) throws -> Chart {
-        let t: CSVTable
+                             fit: String?, title: String?, filters: [(String, String)] = []) throws -> Chart {
+        var t: CSVTable
         do { t = try CSVTable.read(path) } catch let e as CSVTable.ParseError { throw TLLMError(e.message, file: e.path, line: e.line) }
+        for (col, value) in filters {
+            let i: Int
+            do { i = try t.index(of: col) } catch let e as CSVTable.ParseError { throw TLLMError(e.message, file: e.path, line: e.line) }
+            t.rows = t.rows.filter { $0[i] == value }
+        }
         let xs: [Double?], ys: [Double?], gs: [String]
         do {
             xs = try t.numbers(xc); ys = try t.numbers(yc)

@@ -99,6 +99,7 @@ enum PlotCommand: Command {
             OptionSpec(name: "--log", value: "AXES", help: "x, y or x,y"),
             OptionSpec(name: "--fit", value: "F", help: "power (E + A·x^-a per series) or chinchilla (sweep.csv: x = params, group = tokens)"),
             OptionSpec(name: "--title", value: "T", help: "chart title"),
+            OptionSpec(name: "--where", value: "COL=V[,COL=V]", help: "keep only rows where the columns have these values"),
             OptionSpec(name: "-o", value: "OUT", help: "SVG file to write"),
             OptionSpec(name: "--no-preview", value: nil, help: "do not print the terminal preview"),
         ])
@@ -110,8 +111,14 @@ enum PlotCommand: Command {
         for l in logs where l != "x" && l != "y" { throw CLIError("tllm plot: --log takes x, y or x,y") }
         let fit = args.string("--fit")
         if let f = fit, f != "power" && f != "chinchilla" { throw CLIError("tllm plot: --fit must be power or chinchilla") }
+        var filters: [(String, String)] = []
+        for part in (args.string("--where") ?? "").split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw CLIError("tllm plot: --where expects COL=VALUE, got '\(part)'") }
+            filters.append((kv[0], kv[1]))
+        }
         let chart = try PlotBuilder.chart(csv: args.positionals[0], x: xc, y: yc, group: args.string("--group"), logX: logs.contains("x"),
-                                          logY: logs.contains("y"), fit: fit, title: args.string("--title"))
+                                          logY: logs.contains("y"), fit: fit, title: args.string("--title"), filters: filters)
         if let out = args.string("-o") {
             try AtomicFile.write(chart.svg(), to: URL(fileURLWithPath: out))
             Log.info("wrote \(out)")
