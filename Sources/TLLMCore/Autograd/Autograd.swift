@@ -75,8 +75,18 @@ extension Tensor {
         check(count == 1, "backward() starts from a one-element loss, got shape \(shape)")
         guard requiresGrad else { return }
         withGradBuffer { g, acc in g[0] = acc ? g[0] + seed : seed }
+        replayTape()
+    }
 
-        // Collect every recorded node reachable from the loss, then run them newest first:
+    /// Back-propagates from this tensor's gradient as it stands (set by the caller): runs every
+    /// recorded node reachable from here, newest first, releasing the graph as it goes.
+    public func backwardFromCurrentGradient() {
+        guard gradStorage != nil else { return }
+        replayTape()
+    }
+
+    func replayTape() {
+        // Collect every recorded node reachable from here, then run them newest first:
         // a node's result is always newer than its inputs, so this order is topological.
         var order: [Tensor] = []
         var seen = Set<ObjectIdentifier>()

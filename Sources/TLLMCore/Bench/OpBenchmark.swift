@@ -60,24 +60,3 @@ public enum OpBenchmark {
     }
 }
 
-extension Tensor {
-    /// Back-propagates from this tensor's current gradient (set by the caller); for benchmarks.
-    public func backwardFromCurrentGradient() {
-        guard gradStorage != nil else { return }
-        var order: [Tensor] = []
-        var seen = Set<ObjectIdentifier>()
-        var stack: [Tensor] = [self]
-        while let t = stack.popLast() {
-            guard let node = t.node, seen.insert(ObjectIdentifier(t)).inserted else { continue }
-            order.append(t)
-            for input in node.inputs where input.node != nil { stack.append(input) }
-        }
-        order.sort { $0.node!.id > $1.node!.id }
-        for t in order {
-            let node = t.node!
-            t.node = nil
-            if t.gradStorage != nil { node.backward(t) }
-            t.gradStorage = nil
-        }
-    }
-}

@@ -107,8 +107,9 @@ public struct MaskedLMBatcher {
         let segs = documents[d]
         let aStart = rng.nextInt(below: max(1, segs.count - 1))
         let aTarget = max(1, budget / 2 + rng.nextInt(below: max(1, budget / 4)) - budget / 8)
-        var (a, aEnd) = run(d, from: aStart, target: aTarget)
-        let segsAfterA = aEnd
+        var a: [Int32]
+        let segsAfterA: Int
+        (a, segsAfterA) = run(d, from: aStart, target: aTarget)
         var b: [Int32]
         var label: Int32
         var docB = d
@@ -124,7 +125,6 @@ public struct MaskedLMBatcher {
         while a.count + b.count > budget {  // truncate the longer side, from the end
             if a.count > b.count { a.removeLast() } else { b.removeLast() }
         }
-        aEnd = segsAfterA
         let tokens = [cls] + a + [sep] + b + [sep]
         let segIDs = [Int32](repeating: 0, count: a.count + 2) + [Int32](repeating: 1, count: b.count + 1)
         return (tokens, segIDs, label, d, docB)
