@@ -10,8 +10,10 @@ public struct Chart {
         public var markers: Bool
         public var line: Bool
         public var dashed: Bool
-        public init(name: String, points: [(x: Double, y: Double)], markers: Bool = true, line: Bool = true, dashed: Bool = false) {
-            self.name = name; self.points = points; self.markers = markers; self.line = line; self.dashed = dashed
+        /// Palette index; `nil` = the series' own position. A fitted curve shares its data's colour.
+        public var color: Int?
+        public init(name: String, points: [(x: Double, y: Double)], markers: Bool = true, line: Bool = true, dashed: Bool = false, color: Int? = nil) {
+            self.name = name; self.points = points; self.markers = markers; self.line = line; self.dashed = dashed; self.color = color
         }
     }
 
@@ -21,8 +23,14 @@ public struct Chart {
     public var logX: Bool
     public var logY: Bool
     public var series: [Series]
-    public var width: Double = 720
+    /// Width of the plot area plus its margins; the legend is added on the right (`width`).
+    public var plotWidth: Double = 520
     public var height: Double = 480
+    /// The whole SVG's width: the plot, then a legend wide enough for its longest label.
+    public var width: Double {
+        let longest = series.map { $0.name.count }.max() ?? 0
+        return plotWidth + max(200, 50 + 6.8 * Double(longest))
+    }
 
     public init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false, series: [Series] = []) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.logX = logX; self.logY = logY; self.series = series
@@ -31,7 +39,7 @@ public struct Chart {
     // MARK: - Layout
 
     /// Plot area in SVG coordinates.
-    public var plotArea: (left: Double, top: Double, right: Double, bottom: Double) { (80, 40, width - 200, height - 60) }
+    public var plotArea: (left: Double, top: Double, right: Double, bottom: Double) { (80, 40, plotWidth, height - 60) }
 
     /// Data range (after log transform), padded.
     public func range() -> (x0: Double, x1: Double, y0: Double, y1: Double) {
@@ -99,7 +107,9 @@ public struct Chart {
         return String(format: "%g", (v * 1e6).rounded() / 1e6)
     }
 
-    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+    /// Tableau 10, then its light variants: 20 distinct colours before any repeats.
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22",
+                          "#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#c7c7c7", "#dbdb8d"]
 
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -111,10 +121,11 @@ public struct Chart {
     /// The chart as an SVG document (valid XML).
     public func svg() -> String {
         let r = range(), a = plotArea
+        let svgHeight = max(height, a.top + 24 + Double(series.count) * 18)  // room for a long legend
         var s = """
         <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
-        <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(svgHeight))" viewBox="0 0 \(Int(width)) \(Int(svgHeight))" font-family="Helvetica, Arial, sans-serif" font-size="12">
+        <rect x="0" y="0" width="\(Int(width))" height="\(Int(svgHeight))" fill="white"/>
         <text x="\(fmt((a.left + a.right) / 2))" y="22" text-anchor="middle" font-size="15">\(Chart.escape(title))</text>
 
         """
@@ -136,7 +147,7 @@ public struct Chart {
         s += "<text x=\"18\" y=\"\(fmt((a.top + a.bottom) / 2))\" text-anchor=\"middle\" font-size=\"13\" transform=\"rotate(-90 18 \(fmt((a.top + a.bottom) / 2)))\">\(Chart.escape(yLabel))\(logY ? " (log)" : "")</text>\n"
         // Series.
         for (k, ser) in series.enumerated() {
-            let color = Chart.palette[k % Chart.palette.count]
+            let color = Chart.palette[(ser.color ?? k) % Chart.palette.count]
             let pts = ser.points.filter { (!logX || $0.x > 0) && (!logY || $0.y > 0) && $0.x.isFinite && $0.y.isFinite }
                 .sorted { $0.x < $1.x }.map { position(x: $0.x, y: $0.y) }
             if ser.line && pts.count >= 2 {

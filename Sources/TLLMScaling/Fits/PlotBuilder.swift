@@ -37,13 +37,13 @@ public enum PlotBuilder {
         for g in order { chart.series.append(Chart.Series(name: label(g), points: bySeries[g]!, markers: true, line: fit == nil)) }
         switch fit {
         case "power":
-            for g in order {
+            for (k, g) in order.enumerated() {
                 let pts = bySeries[g]!.filter { $0.x > 0 && $0.y > 0 }
                 guard Set(pts.map(\.x)).count >= 3 else { continue }
                 let f = ScalingFits.powerLaw(x: pts.map(\.x), y: pts.map(\.y), bootstrap: 0)
                 let E = f.parameters["E"]!, A = f.parameters["A"]!, a = f.parameters["alpha"]!
                 chart.series.append(Chart.Series(name: String(format: "fit %@: %.3g + %.3g·x^-%.3f", label(g), E, A, a),
-                                                 points: curve(pts.map(\.x)) { E + A * Foundation.pow($0, -a) }, markers: false, line: true, dashed: true))
+                                                 points: curve(pts.map(\.x)) { E + A * Foundation.pow($0, -a) }, markers: false, line: true, dashed: true, color: k))
             }
         case "chinchilla":
             guard let group else { throw TLLMError("--fit chinchilla needs --group (the token column of a sweep)") }
@@ -52,11 +52,11 @@ public enum PlotBuilder {
             guard N.count >= 5 else { throw TLLMError("--fit chinchilla needs at least 5 points with numeric \(group)", file: path) }
             let f = ScalingFits.chinchilla(N: N, D: D, L: L, bootstrap: 0)
             let p = f.parameters
-            for g in order {
+            for (k, g) in order.enumerated() {
                 guard let d = Double(g) else { continue }
                 chart.series.append(Chart.Series(name: String(format: "L(N, %@) fit: α=%.3f β=%.3f", formatCount(Int(d)), p["alpha"]!, p["beta"]!),
                                                  points: curve(bySeries[g]!.map(\.x)) { n in p["E"]! + p["A"]! / Foundation.pow(n, p["alpha"]!) + p["B"]! / Foundation.pow(d, p["beta"]!) },
-                                                 markers: false, line: true, dashed: true))
+                                                 markers: false, line: true, dashed: true, color: k))
             }
         default: break
         }

@@ -113,6 +113,7 @@ public final class Trainer {
         var lastTrainLoss: Double? = nil
         let sessionStart = Clock.now()
         let startElapsed = state.elapsedSeconds
+        let startTokens = state.tokensSeen
         var windowStart = Clock.now(), windowTokens = 0
         var tokensPerSecond = 0.0
         Interrupt.install()
@@ -180,10 +181,13 @@ public final class Trainer {
                 windowLoss = 0; windowSteps = 0; windowStats = [:]; windowTokens = 0; windowStart = Clock.now()
                 state.windowLossSum = 0; state.windowSteps = 0; state.windowStats = [:]
             }
-            let eta = tokensPerSecond > 0 ? Double((options.steps - state.step) * options.tokensPerStep) / tokensPerSecond : .nan
+            // Before the first logged window of this session (just after a resume), show the session's rate.
+            let sessionSeconds = Clock.now() - sessionStart
+            let rate = tokensPerSecond > 0 ? tokensPerSecond : (sessionSeconds > 0 ? Double(state.tokensSeen - startTokens) / sessionSeconds : 0)
+            let eta = rate > 0 ? Double((options.steps - state.step) * options.tokensPerStep) / rate : .nan
             var line = String(format: "step %d/%d  loss %.4f", state.step, options.steps, lastTrainLoss ?? stepLoss)
             if let v = lastEval["loss"] { line += String(format: "  val %.4f", v) }
-            line += String(format: "  lr %.2e  %.0f tok/s  ETA %@", lr, tokensPerSecond, formatDuration(eta))
+            line += String(format: "  lr %.2e  %.0f tok/s  ETA %@", lr, rate, formatDuration(eta))
             if isEval, let v = lastEval["loss"], !progress.isTerminal || isLast {
                 progress.update(line + String(format: "  (val bpb %.3f)", lastEval["bpb"] ?? .nan), force: true)
                 _ = v
