@@ -35,7 +35,10 @@ public final class FewShotEvaluator {
     }
 
     public func evaluate(_ task: EvalTask, shots: [Int], seeds: Int, limit: Int?) throws -> TaskResult {
+        if let limit, limit < 1 { throw TLLMError("--limit must be ≥ 1, got \(limit)") }
+        guard seeds >= 1 else { throw TLLMError("--seeds must be ≥ 1, got \(seeds)") }
         let docs = limit.map { Array(task.test.prefix($0)) } ?? task.test
+        guard !docs.isEmpty else { throw TLLMError("the task has no test documents", file: task.directory.path) }
         let builder = PromptBuilder(task: task, tokenizer: scorer.tokenizer, maxTokens: scorer.context)
         let chance = task.chance()
         var metrics: [Int: [String: MetricValue]] = [:]
@@ -47,8 +50,11 @@ public final class FewShotEvaluator {
             // perSeed[s][d]
             var perSeed: [[DocScores]] = []
             for s in 0..<seedCount {
-                progress?("\(task.spec.name): \(k) shots, seed \(s + 1)/\(seedCount)")
-                let scores = try run(task, docs: docs, builder: builder, shots: k, seed: UInt64(s))
+                let label = "\(task.spec.name): \(k) shots, seed \(s + 1)/\(seedCount)"
+                progress?(label)
+                let scores = try run(task, docs: docs, builder: builder, shots: k, seed: UInt64(s)) { done, total in
+                    self.progress?(label + "  " + Self.bar(done, total))
+                }
                 perSeed.append(scores)
                 for (d, sc) in scores.enumerated() {
                     var line = sc.sample
@@ -62,7 +68,15 @@ public final class FewShotEvaluator {
         return TaskResult(task: task.spec.name, metrics: metrics, samples: samples)
     }
 
-    func run(_ task: EvalTask, docs: [TaskDocument], builder: PromptBuilder, shots k: Int, seed: UInt64) throws -> [DocScores] {
+    /// `[=====>    ] 412/1000` for the progress line.
+    static func bar(_ done: Int, _ total: Int, width: Int = 24) -> String {
+        let f = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let n = Int(f * Double(width))
+        return "[" + String(repeating: "=", count: n) + (n < width ? ">" + String(repeating: " ", count: width - n - 1) : "") + "] \(done)/\(total)"
+    }
+
+    func run(_ task: EvalTask, docs: [TaskDocument], builder: PromptBuilder, shots k: Int, seed: UInt64,
+             report: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [DocScores] {
         let s = task.spec
         let tok = scorer.tokenizer
         var out = [DocScores](repeating: DocScores(), count: docs.count)
@@ -84,7 +98,7 @@ public final class FewShotEvaluator {
                     owner.append((d, c))
                 }
             }
-            let scores = scorer.logLikelihoods(requests)
+            let scores = scorer.logLikelihoods(requests) { report($0, requests.count) }
             var lls = [[Double]](repeating: [], count: docs.count), greedy = [[Bool]](repeating: [], count: docs.count)
             for (i, o) in owner.enumerated() { lls[o.doc].append(scores[i].logLikelihood); greedy[o.doc].append(scores[i].greedy) }
             for d in 0..<docs.count {
@@ -117,6 +131,7 @@ public final class FewShotEvaluator {
                 out[d].values = ["exact_match": a == b ? 1 : 0]
                 out[d].shotsUsed = used
                 out[d].sample = ["prompt": prompt, "prediction": gen, "gold": r.target ?? ""]
+                report(d + 1, docs.count)
             }
             }
         case .loglikelihoodRolling:
@@ -133,7 +148,7 @@ public final class FewShotEvaluator {
                     requests.append(Scorer.Request(context: ctx, continuation: Array(ids[i..<(i + n)])))
                     i += n
                 }
-                let per = scorer.logLikelihoods(requests).flatMap(\.tokenLogLikelihoods)
+                let per = scorer.logLikelihoods(requests) { report($0, requests.count) }.flatMap(\.tokenLogLikelihoods)
                 out[d].nats = -per.reduce(0, +)
                 out[d].tokens = ids.count
                 out[d].bytes = r.text.utf8.count

@@ -45,6 +45,18 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(got, expected, accuracy: 1e-4)
     }
 
+    /// An empty context scores every continuation token, after `<|endoftext|>` (lm-eval's rule).
+    func testEmptyContextScoresTheFirstContinuationToken() throws {
+        let m = try GPTModel(config: ModelConfig(vocabSize: 257, context: 16, layers: 1, dModel: 8, heads: 1), seed: 5)
+        let scorer = Scorer(model: m, tokenizer: Self.bytes)
+        let cont: [Int32] = [116, 104, 101]
+        let s = scorer.logLikelihoods([Scorer.Request(context: [], continuation: cont),
+                                       Scorer.Request(context: [256], continuation: cont)])
+        XCTAssertEqual(s[0].tokenLogLikelihoods.count, 3)
+        XCTAssertEqual(s[0].logLikelihood, s[1].logLikelihood, accuracy: 1e-6)
+        XCTAssertLessThan(s[0].tokenLogLikelihoods[0], 0)
+    }
+
     func testBoundaryRuleWhenATokenSpansContextAndContinuation() throws {
         let gpt2 = try VocabularyFiles.load("gpt2")
         // "Hello world" is [15496, 995]: " world" spans "Hello wor" | "ld".

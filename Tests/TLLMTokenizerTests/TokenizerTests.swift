@@ -92,6 +92,8 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(VocabularyFiles.encodeJSON(a), VocabularyFiles.encodeJSON(b))
         XCTAssertEqual(a.vocabularySize, 1000)
         XCTAssertEqual(a.specialID("<|endoftext|>"), 999)
+        // A special token listed twice is an error, not a vocabulary with a gap in its ids.
+        XCTAssertThrowsError(try BPETrainer(vocabularySize: 300, specialTokens: ["<|endoftext|>", "<|endoftext|>"]).train(texts: text))
         // A high min-frequency stops early.
         let (c, rep) = try BPETrainer(vocabularySize: 5000, minFrequency: 500).train(texts: text)
         XCTAssertLessThan(c.vocabularySize, 5000)

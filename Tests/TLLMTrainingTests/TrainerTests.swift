@@ -35,10 +35,11 @@ final class TrainerTests: XCTestCase {
         return c
     }
 
-    func makeTrainer(_ run: URL, steps: Int, resume: Bool) throws -> Trainer {
+    func makeTrainer(_ run: URL, steps: Int, resume: Bool, dataParallel: Bool = false) throws -> Trainer {
         let model = try GPTModel(config: config, seed: 9)
         var o = options(steps: steps)
         o.seed = 9
+        o.dataParallel = dataParallel
         let obj = try CausalLMObjective(model: model, tokenizer: Self.tokenizer, data: Self.data, options: o)
         let t = try Trainer(objective: obj, options: o, run: run, tokenizerJSON: VocabularyFiles.encodeJSON(Self.tokenizer), resume: resume)
         t.progress = ProgressDisplay(forceLines: true)
@@ -54,14 +55,19 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    func testResumeIsBitIdenticalToAStraightRun() throws {
-        let straight = tmp("straight"), split = tmp("split")
-        let a = try makeTrainer(straight, steps: 7, resume: false)
+    func testResumeIsBitIdenticalToAStraightRun() throws { try checkResume(dataParallel: false) }
+
+    /// The data-parallel path (chosen automatically for d_model ≤ 256) resumes exactly too.
+    func testDataParallelResumeIsBitIdenticalToAStraightRun() throws { try checkResume(dataParallel: true) }
+
+    func checkResume(dataParallel dp: Bool) throws {
+        let straight = tmp("straight-\(dp)"), split = tmp("split-\(dp)")
+        let a = try makeTrainer(straight, steps: 7, resume: false, dataParallel: dp)
         try a.train()
         // The same 7-step run stopped after 5 steps (as Ctrl-C or --stop-at would), then resumed.
-        let b = try makeTrainer(split, steps: 7, resume: false)
+        let b = try makeTrainer(split, steps: 7, resume: false, dataParallel: dp)
         try b.train(stopAt: 5)
-        let c = try makeTrainer(split, steps: 7, resume: true)
+        let c = try makeTrainer(split, steps: 7, resume: true, dataParallel: dp)
         XCTAssertEqual(c.state.step, 5)
         try c.train()
         for ((n1, p), (n2, q)) in zip(a.objective.namedParameters, c.objective.namedParameters) {
@@ -75,6 +81,28 @@ final class TrainerTests: XCTestCase {
         let w1 = try SafeTensors.read(Checkpoint.directory(straight).appendingPathComponent("model.safetensors"))
         let w2 = try SafeTensors.read(Checkpoint.directory(split).appendingPathComponent("model.safetensors"))
         XCTAssertEqual(w1.metadata["tllm_checksum"], w2.metadata["tllm_checksum"])
+    }
+
+    /// `--resume` continues on the run's own corpus, and refuses a different one.
+    func testResumeKeepsTheRunsCorpus() throws {
+        let dir = tmp("corpus"), run = tmp("corpus-run")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let text = try String(contentsOfFile: ResourceLocator.find("corpora/shakespeare/macbeth.txt")!.path, encoding: .utf8)
+        try String(text.prefix(20_000)).write(to: dir.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        try String(text.suffix(20_000)).write(to: dir.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
+        var r = TrainRequest()
+        r.layers = 1; r.dModel = 32; r.heads = 1; r.context = 16; r.steps = 3; r.dataParallel = false
+        r.corpus = dir.path; r.out = run
+        r.options.batch = 2; r.options.evalEvery = 10; r.options.evalTokens = 64; r.options.samples = 0; r.options.warmupSteps = 1
+        let plan = try LanguageModelTraining.plan(r) { _ in }
+        _ = try LanguageModelTraining.execute(plan, progress: ProgressDisplay(forceLines: true), stopAt: 1)
+        var resume = TrainRequest()
+        resume.resume = run
+        let again = try LanguageModelTraining.plan(resume) { _ in }
+        XCTAssertEqual(again.corpusName, plan.corpusName)
+        XCTAssertEqual(again.data.train.count, plan.data.train.count)
+        resume.corpus = "kjv"
+        XCTAssertThrowsError(try LanguageModelTraining.plan(resume) { _ in }) { e in XCTAssertTrue("\(e)".contains("same corpus"), "\(e)") }
     }
 
     func testNaNStopsTheRunAndKeepsTheLastCheckpoint() throws {

@@ -40,8 +40,11 @@ public final class Scorer {
     public func logLikelihoods(_ requests: [Request], progress: ((Int) -> Void)? = nil) -> [Score] {
         let T = context
         var inputs: [[Int32]] = [], starts: [Int] = []
+        // An empty context is replaced by the end-of-text token (as lm-eval does), so that the
+        // first continuation token is scored too.
+        let eot = tokenizer.specialID("<|endoftext|>") ?? 0
         for r in requests {
-            var all = r.context + r.continuation
+            var all = (r.context.isEmpty ? [eot] : r.context) + r.continuation
             if all.count > T + 1 { all = Array(all.suffix(T + 1)) }
             let contStart = all.count - r.continuation.count  // index in `all` of the first continuation token
             inputs.append(all)

@@ -80,6 +80,7 @@ public enum FitReport {
                 let ci = f.intervals[name].map { String(format: "  95%% CI [%.4g, %.4g]", $0[0], $0[1]) } ?? ""
                 s += "    \(name.padding(toLength: 6, withPad: " ", startingAt: 0)) = \(String(format: "%.4g", v))\(ci)\n"
             }
+            for w in f.warnings { s += "    note: \(w)\n" }
         }
         if r.fits["L(N,D)"] != nil && r.exponents.isEmpty {
             s += "compute-optimal allocation undefined: a fitted exponent is not positive (too few or too noisy runs)\n"

@@ -21,6 +21,38 @@ public enum ScalingFits {
         /// The objective at the optimum (mean squared log error, or total Huber loss).
         public var loss: Double
         public var points: Int
+
+        /// What makes this fit weak, in words: as many points as parameters (an exact fit, whose
+        /// intervals mean nothing), or an irreducible loss E pinned at its lower bound 0.
+        public var warnings: [String] {
+            var w: [String] = []
+            if points <= parameters.count {
+                w.append("\(points) points for \(parameters.count) parameters: the curve passes through every point and the intervals mean nothing")
+            }
+            if let e = parameters["E"], e < 1e-6 {
+                w.append("E is at its lower bound 0: these data do not identify an irreducible loss")
+            }
+            return w
+        }
+
+        enum CodingKeys: String, CodingKey { case law, parameters, intervals, loss, points, warnings }
+
+        public init(law: String, parameters: [String: Double], intervals: [String: [Double]], loss: Double, points: Int) {
+            self.law = law; self.parameters = parameters; self.intervals = intervals; self.loss = loss; self.points = points
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            law = try c.decode(String.self, forKey: .law); parameters = try c.decode([String: Double].self, forKey: .parameters)
+            intervals = try c.decode([String: [Double]].self, forKey: .intervals)
+            loss = try c.decode(Double.self, forKey: .loss); points = try c.decode(Int.self, forKey: .points)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(law, forKey: .law); try c.encode(parameters, forKey: .parameters); try c.encode(intervals, forKey: .intervals)
+            try c.encode(loss, forKey: .loss); try c.encode(points, forKey: .points); try c.encode(warnings, forKey: .warnings)
+        }
     }
 
     // MARK: - Power law in one variable

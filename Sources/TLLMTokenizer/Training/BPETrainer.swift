@@ -86,6 +86,11 @@ public struct BPETrainer {
     /// Trains on UTF-8 (or any) byte texts; returns the tokenizer and a report.
     public func train(texts rawTexts: [[UInt8]]) throws -> (Tokenizer, Report) {
         let reserved = specialTokens.count
+        var seen = Set<String>()
+        for s in specialTokens {
+            guard !s.isEmpty else { throw TLLMError("--special: an empty special token") }
+            guard seen.insert(s).inserted else { throw TLLMError("--special: \(s) is listed twice") }
+        }
         guard vocabularySize >= 256 + reserved else {
             throw TLLMError("--vocab-size \(vocabularySize) is too small: 256 byte tokens + \(reserved) specials are needed")
         }

@@ -27,6 +27,13 @@ public struct Corpus {
     /// A stable description of where the text came from (for caches and logs).
     public var source: String
 
+    /// A corpus spec that means the same from any working directory: bundled names as they are,
+    /// paths made absolute.
+    public static func canonicalSpec(_ spec: String) -> String {
+        if ["shakespeare", "kjv", "all", "synthetic:icl"].contains(spec) { return spec }
+        return URL(fileURLWithPath: spec).standardizedFileURL.path
+    }
+
     /// Resolves `--corpus`: nothing or `shakespeare` (the bundled plays), `kjv`, `all` (both),
     /// `synthetic:icl` (generated in-context-learning episodes, see ``SyntheticICL``), a file or a
     /// directory.

@@ -93,7 +93,11 @@ public enum LanguageModelTraining {
             let tokenizer = try VocabularyFiles.readJSON(ck.appendingPathComponent("tokenizer.json"))
             var options = state.options
             if let s = r.steps { options.steps = s } else if let t = r.tokens { options.steps = max(1, t / options.tokensPerStep) }
-            let corpus = try Corpus.load(r.corpus)
+            // The data position in the trainer state only means something on the run's own corpus.
+            if let asked = r.corpus, let saved = options.corpus, Corpus.canonicalSpec(asked) != saved {
+                throw TLLMError("this run trains on \(saved); --resume continues on the same corpus (drop --corpus \(asked))", file: resumeDir.path)
+            }
+            let corpus = try Corpus.load(options.corpus ?? r.corpus)
             let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
             return Plan(config: config, options: options, run: resumeDir, tokenizer: tokenizer, data: data,
                         corpusName: corpus.name, resumed: true, corpus: corpus, nsp: state.nsp, initialWeights: nil)
@@ -109,8 +113,19 @@ public enum LanguageModelTraining {
                 throw TLLMError("the model's vocabulary (\(config.vocabSize)) and \(tokenizer.name) (\(tokenizer.vocabularySize)) differ", file: w.path)
             }
         } else {
-            tokenizer = try VocabularyFiles.load(r.vocabulary)
-            config = try r.modelConfig(vocabularySize: tokenizer.vocabularySize)
+            var t = try VocabularyFiles.load(r.vocabulary)
+            do {
+                config = try r.modelConfig(vocabularySize: t.vocabularySize)
+            } catch where r.vocabulary == nil && r.parameters != nil {
+                // A size too small for the default 8k vocabulary's embedding (e.g. --params 500K):
+                // the bundled 2048-token vocabulary, which the sweeps use too.
+                guard let path = ResourceLocator.find("vocab/tllm-2k.json") else { throw error }
+                let small = try VocabularyFiles.readJSON(path)
+                guard let c = try? r.modelConfig(vocabularySize: small.vocabularySize) else { throw error }
+                log("note: \(formatCount(r.parameters!)) parameters cannot hold the default vocabulary's embedding; using vocab/tllm-2k.json (\(small.vocabularySize) tokens)")
+                t = small; config = c
+            }
+            tokenizer = t
             config.dropout = r.dropout
             if r.objective == "mlm" { config.architecture = .bert; config.segments = 2 }
         }
@@ -118,6 +133,7 @@ public enum LanguageModelTraining {
         options.objective = r.objective
         options.dataParallel = r.objective == "clm" && (r.dataParallel ?? DataParallelGPT.worthwhile(config, batch: options.batch))
         options.context = config.context
+        options.corpus = Corpus.canonicalSpec(r.corpus ?? "shakespeare")
         let corpus = try Corpus.load(r.corpus)
         let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
         if let s = r.steps { options.steps = s } else {

@@ -33,6 +33,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var validationFraction: Double = 0.1
     /// Split each micro-batch across the cores (see ``DataParallelGPT``); decided at plan time.
     public var dataParallel = false
+    /// The corpus the run trains on (a bundled name or an absolute path), so that `--resume`
+    /// continues on the same data; `nil` in runs written before it was recorded (= Shakespeare).
+    public var corpus: String?
 
     enum CodingKeys: String, CodingKey {
         case objective, batch, gradientAccumulation = "gradient_accumulation", context
@@ -41,6 +44,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         case gradientClip = "gradient_clip", seed, evalEvery = "eval_every", evalTokens = "eval_tokens"
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", samples, sampleTokens = "sample_tokens"
         case samplePrompt = "sample_prompt", validationFraction = "validation_fraction", dataParallel = "data_parallel"
+        case corpus
     }
 
     public init() {}
@@ -60,6 +64,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         samples = try v(.samples, d.samples); sampleTokens = try v(.sampleTokens, d.sampleTokens)
         samplePrompt = try v(.samplePrompt, d.samplePrompt); validationFraction = try v(.validationFraction, d.validationFraction)
         dataParallel = try v(.dataParallel, d.dataParallel)
+        corpus = try c.decodeIfPresent(String.self, forKey: .corpus)
     }
 
     /// Tokens consumed per optimizer step.

@@ -104,14 +104,14 @@ enum PromptCommand: Command {
                 doc = task.test[n]
             } else if !query.isEmpty {
                 // The query stands in for the document's text.
-                let ex = try builder.examples(for: doc, k: try args.int("--shots", default: 0), seed: UInt64(try args.int("--seed", default: 0)))
+                let ex = try builder.examples(for: doc, k: try args.int("--shots", default: 0), seed: try args.seed(default: 0))
                 let ctx = try builder.context(doc, examples: ex)
                 let docText = try task.render(doc).text
                 prompt = String(ctx.dropLast(docText.count)) + query
                 choices = try task.render(doc).choices
             }
             if args.isSet("--doc") || query.isEmpty {
-                let (p, _) = try builder.prompt(doc, shots: try args.int("--shots", default: 0), seed: UInt64(try args.int("--seed", default: 0)), continuationTokens: 8)
+                let (p, _) = try builder.prompt(doc, shots: try args.int("--shots", default: 0), seed: try args.seed(default: 0), continuationTokens: 8)
                 prompt = p
                 choices = try task.render(doc).choices
             }

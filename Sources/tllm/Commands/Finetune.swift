@@ -42,7 +42,7 @@ enum FinetuneCommand: Command {
             r.out = args.string("--out").map { URL(fileURLWithPath: $0) }
             var o = TrainingOptions()
             o.learningRate = Float(try args.double("--lr", default: 3e-4))
-            o.seed = UInt64(try args.int("--seed", default: 1))
+            o.seed = try args.seed(default: 1)
             o.samples = 0
             r.options = o
             let progress = ProgressDisplay()
@@ -59,7 +59,7 @@ enum FinetuneCommand: Command {
             throw CLIError("tllm finetune: --mode must be full, freeze:K or probe")
         }
         let task = try ClassificationTask.load(URL(fileURLWithPath: tdir))
-        let seed = UInt64(try args.int("--seed", default: 1))
+        let seed = try args.seed(default: 1)
         let c = try FineTuneSetup.classifier(model: URL(fileURLWithPath: dir), classes: task.labels.count, fromScratch: args.has("--from-scratch"), seed: seed)
         if let l = try args.int("--layer") {
             guard l >= 0 && l <= c.config.layers else { throw CLIError("tllm finetune: --layer must be in 0…\(c.config.layers)") }

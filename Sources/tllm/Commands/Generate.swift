@@ -10,6 +10,7 @@ struct StreamingPrinter {
     var pending: [UInt8] = []
     mutating func write(_ bytes: [UInt8]) {
         pending += bytes
+        guard !pending.isEmpty else { return }
         var cut = pending.count
         // Hold back an incomplete trailing sequence (at most 3 bytes).
         for back in 1...min(3, pending.count) {
@@ -61,14 +62,19 @@ enum GenerateCommand: Command {
         guard temperature >= 0 else { throw CLIError("tllm generate: --temperature must be ≥ 0") }
         let topP = Float(try args.double("--top-p", default: 1))
         guard topP > 0 && topP <= 1 else { throw CLIError("tllm generate: --top-p must be in (0, 1]") }
-        let options = SamplingOptions(temperature: temperature, topK: try args.int("--top-k", default: 200), topP: topP)
+        let topK = try args.int("--top-k", default: 200)
+        guard topK >= 0 else { throw CLIError("tllm generate: --top-k must be ≥ 0 (0 = all tokens)") }
+        let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
         let maxTokens = try args.int("--max-tokens", default: 200)
-        let seed = UInt64(try args.int("--seed", default: 1))
+        guard maxTokens >= 1 else { throw CLIError("tllm generate: --max-tokens must be ≥ 1") }
+        let seed = try args.seed(default: 1)
+        let sampleCount = try args.int("--samples", default: 1)
+        guard sampleCount >= 1 else { throw CLIError("tllm generate: --samples must be ≥ 1") }
         let gen = Generator(model: bundle.model)
         var completions: [String] = []
         var totalTokens = 0
         let t0 = Clock.now()
-        for k in 0..<max(1, try args.int("--samples", default: 1)) {
+        for k in 0..<sampleCount {
             var printer = StreamingPrinter()
             if !args.has("--json") {
                 if k > 0 { print("\n---") }

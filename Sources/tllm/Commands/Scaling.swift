@@ -119,6 +119,10 @@ enum PlotCommand: Command {
         }
         let chart = try PlotBuilder.chart(csv: args.positionals[0], x: xc, y: yc, group: args.string("--group"), logX: logs.contains("x"),
                                           logY: logs.contains("y"), fit: fit, title: args.string("--title"), filters: filters)
+        let hidden = chart.series.filter(\.markers).flatMap(\.points).filter { (chart.logX && $0.x <= 0) || (chart.logY && $0.y <= 0) }.count
+        if hidden > 0 {
+            Log.info("note: \(hidden) point(s) with a value ≤ 0 on a log axis are not drawn (plot without --log to see them)")
+        }
         if let out = args.string("-o") {
             try AtomicFile.write(chart.svg(), to: URL(fileURLWithPath: out))
             Log.info("wrote \(out)")

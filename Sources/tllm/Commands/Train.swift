@@ -74,7 +74,7 @@ enum TrainCommand: Command {
         guard let pos = ModelConfig.Positions(rawValue: args.string("--positions", default: "learned")) else { throw CLIError("tllm train: --positions must be learned or rope") }
         r.norm = norm; r.activation = act; r.positions = pos
         r.dropout = Float(try args.double("--dropout", default: 0))
-        r.vocabulary = args.string("--vocab")
+        r.vocabulary = args.isSet("--vocab") ? args.string("--vocab") : nil  // nil: the default, or tllm-2k for tiny sizes
         r.dataParallel = try parseDataParallel(args.string("--data-parallel", default: "auto"))
         r.corpus = args.string("--corpus")
         r.tokens = try args.count("--tokens")
@@ -88,7 +88,7 @@ enum TrainCommand: Command {
         o.warmupSteps = try args.int("--warmup", default: 100)
         o.weightDecay = Float(try args.double("--weight-decay", default: 0.1))
         o.gradientClip = Float(try args.double("--clip", default: 1))
-        o.seed = UInt64(try args.int("--seed", default: 1337))
+        o.seed = try args.seed(default: 1337)
         o.evalEvery = try args.int("--eval-every", default: 100)
         o.evalTokens = try args.int("--eval-tokens", default: 65_536)
         o.checkpointEvery = try args.int("--checkpoint-every", default: 250)

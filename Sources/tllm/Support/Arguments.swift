@@ -105,6 +105,13 @@ struct Arguments {
 
     func int(_ name: String, default d: Int) throws -> Int { try int(name) ?? d }
 
+    /// A seed: a non-negative integer.
+    func seed(_ name: String = "--seed", default d: UInt64) throws -> UInt64 {
+        guard let v = try int(name) else { return d }
+        guard v >= 0 else { throw CLIError("tllm \(spec.name): \(name) must be ≥ 0, got \(v)") }
+        return UInt64(v)
+    }
+
     func double(_ name: String) throws -> Double? {
         guard let s = string(name) else { return nil }
         guard let v = Double(s) else { throw CLIError("tllm \(spec.name): \(name) expects a number, got '\(s)'") }

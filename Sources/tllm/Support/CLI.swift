@@ -31,6 +31,10 @@ enum CLI {
             }
             return 2
         }
+        if let s = ProcessInfo.processInfo.environment["TLLM_THREADS"], !s.isEmpty, (Int(s) ?? 0) < 1 {
+            FileHandle.standardError.write(Data("tllm: TLLM_THREADS must be a positive integer, got '\(s)'\n".utf8))
+            return 2
+        }
         do {
             let args = try Arguments(Array(argv.dropFirst(consumed)), spec: command.spec)
             if args.wantsHelp { print(command.spec.helpText, terminator: ""); return 0 }
