@@ -137,6 +137,24 @@ final class TransferTests: XCTestCase {
         XCTAssertFalse(before.first { $0.0 == "encoder.h.1.attn.c_attn.weight" }!.1 == m2.blocks[1].attnWeight.values)
     }
 
+    /// A probe trains on standardised cached features, leaves the encoder untouched, and its head
+    /// (with the standardisation folded in) gives the reported accuracy on raw features.
+    func testProbeFoldsItsStandardisationIntoTheHead() throws {
+        let task = try ClassificationTask.load(toyTask())
+        let m = try tinyBERT()
+        let before = m.namedParameters.map { $0.1.values }
+        let c = Classifier(backbone: .bert(m), tokenizer: Self.tokenizer, classes: 2, seed: 3)
+        var o = FineTuneOptions()
+        o.mode = .probe; o.learningRate = 3e-3
+        let r = try FineTuner.run(c, task: task, options: o)
+        XCTAssertGreaterThan(r.testAccuracy, 0.7)
+        XCTAssertTrue(zip(before, m.namedParameters).allSatisfy { $0.0 == $0.1.1.values }, "a probe changed the encoder")
+        var none: RandomGenerator? = nil
+        let preds = Autograd.withNoGrad { FineTuner.predict(c.logits(c.features(task.test, dropout: &none))) }
+        let acc = Double(zip(preds, task.test.map(\.label)).filter { $0 == $1 }.count) / Double(task.test.count)
+        XCTAssertEqual(acc, r.testAccuracy, accuracy: 1e-9)
+    }
+
     func testTheTapeStopsAtTheLowestTrainableBlock() throws {
         let m = try tinyBERT()
         let c = Classifier(backbone: .bert(m), tokenizer: Self.tokenizer, classes: 2, seed: 3)

@@ -162,6 +162,8 @@ public struct FineTuneOptions {
     public var patience = 3
     public var seed: UInt64 = 1
     public var weightDecay: Float = 0.01
+    /// Probes train on cached features for at least this many epochs (early stopping still applies).
+    public static let probeEpochs = 100
     public init() {}
 }
 
@@ -199,7 +201,8 @@ public enum FineTuner {
         return (acc, f1s.reduce(0, +) / Double(max(1, f1s.count)))
     }
 
-    static func predict(_ logits: Tensor) -> [Int] {
+    /// The argmax class of each row of `[N, C]` logits.
+    public static func predict(_ logits: Tensor) -> [Int] {
         let C = logits.lastDim
         return (0..<logits.rows).map { i in
             let r = logits.data + i * C
@@ -218,13 +221,16 @@ public enum FineTuner {
         var rng = RandomGenerator(seed: o.seed, stream: RandomGenerator.streamID("finetune"))
         let opt = AdamW(groups: ParameterGroup.standard(trainable, weightDecay: o.weightDecay), learningRate: o.learningRate,
                         beta1: 0.9, beta2: 0.999)
-        // Probes: features once, then the head alone.
+        // Probes: features once, standardised with the training set's mean and deviation (as a
+        // logistic-regression probe is), then the head alone, trained to convergence.
         var cache: [String: Tensor] = [:]
+        var stats: (mean: [Float], invStd: [Float])? = nil
         func feats(_ xs: [ClassificationTask.Example], key: String?, dropout: inout RandomGenerator?) -> Tensor {
             if o.mode == .probe, let key {
                 if let f = cache[key] { return f }
                 var none: RandomGenerator? = nil
                 let f = Autograd.withNoGrad { classifier.features(xs, dropout: &none) }.detached()
+                standardize(f, probeStats())
                 cache[key] = f
                 return f
             }
@@ -244,13 +250,16 @@ public enum FineTuner {
             return preds
         }
         let stepsPerEpoch = (task.train.count + o.batch - 1) / o.batch
-        let evalEvery = o.evalEvery > 0 ? o.evalEvery : stepsPerEpoch
+        // A probe's steps cost microseconds: it gets enough epochs to converge, judged once per epoch.
+        let epochs = o.mode == .probe ? max(o.epochs, FineTuneOptions.probeEpochs) : o.epochs
+        let patience = o.mode == .probe ? max(o.patience, 8) : o.patience
+        let evalEvery = o.mode == .probe ? stepsPerEpoch : (o.evalEvery > 0 ? o.evalEvery : stepsPerEpoch)
         var best = -1.0, bestSnapshot: [[Float]] = [], sinceBest = 0, step = 0
         var curve: [[Double]] = []
         var stepTime = 0.0
         var dropout: RandomGenerator? = classifier.config.dropout > 0 ? RandomGenerator(seed: o.seed, stream: 5) : nil
         var order = Array(task.train.indices)
-        training: for epoch in 0..<o.epochs {
+        training: for epoch in 0..<epochs {
             rng.shuffle(&order)
             for b in 0..<stepsPerEpoch {
                 let idx = Array(order[(b * o.batch)..<min(order.count, (b + 1) * o.batch)])
@@ -265,7 +274,7 @@ public enum FineTuner {
                 opt.zeroGrad()
                 stepTime += Clock.now() - s0
                 step += 1
-                if step % evalEvery == 0 || (epoch == o.epochs - 1 && b == stepsPerEpoch - 1) {
+                if step % evalEvery == 0 || (epoch == epochs - 1 && b == stepsPerEpoch - 1) {
                     let acc = scores(evaluate(task.validation, split: "val"), task.validation.map(\.label), classes: task.labels.count).accuracy
                     curve.append([Double(step), acc])
                     progress?(String(format: "%@ %@: step %d, validation accuracy %.3f", task.name, o.mode.description, step, acc))
@@ -274,7 +283,7 @@ public enum FineTuner {
                         bestSnapshot = trainable.map { $0.values }
                     } else {
                         sinceBest += 1
-                        if sinceBest >= o.patience { break training }
+                        if sinceBest >= patience { break training }
                     }
                 }
             }
@@ -282,6 +291,17 @@ public enum FineTuner {
         // Restore the best validation point, then test.
         for (t, v) in zip(trainable, bestSnapshot) { v.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: t.count) } }
         let test = scores(evaluate(task.test, split: "test"), task.test.map(\.label), classes: task.labels.count)
+        // Fold the standardisation into the head, so that the classifier takes raw features again:
+        // W' = W·diag(1/σ), b' = b − W'·μ.
+        if let st = stats {
+            let C = classifier.head.shape[0], d = classifier.head.shape[1]
+            for c in 0..<C {
+                let w = classifier.head.data + c * d
+                var shift: Float = 0
+                for j in 0..<d { w[j] *= st.invStd[j]; shift += w[j] * st.mean[j] }
+                classifier.headBias.data[c] -= shift
+            }
+        }
         return FineTuneResult(task: task.name, mode: o.mode.description, testAccuracy: test.accuracy, testMacroF1: test.macroF1,
                               bestValidationAccuracy: best, trainableParameters: nTrainable, seconds: Clock.now() - t0,
                               stepSeconds: stepTime / Double(max(1, step)), steps: step, majorityBaseline: task.majorityBaseline, curve: curve)
@@ -297,10 +317,32 @@ public enum FineTuner {
                     rows.append(Autograd.withNoGrad { classifier.features(chunk, dropout: &none) }.detached())
                     i += chunk.count
                 }
-                cache["train-all"] = Autograd.withNoGrad { Tensor.concat(rows, axis: 0) }
+                let all = Autograd.withNoGrad { Tensor.concat(rows, axis: 0) }
+                let n = all.rows, d = all.lastDim
+                var mean = [Float](repeating: 0, count: d), invStd = [Float](repeating: 0, count: d)
+                for j in 0..<d {
+                    var m = 0.0, v = 0.0
+                    for i in 0..<n { m += Double(all.data[i * d + j]) }
+                    m /= Double(max(1, n))
+                    for i in 0..<n { let e = Double(all.data[i * d + j]) - m; v += e * e }
+                    mean[j] = Float(m); invStd[j] = Float(1 / (v / Double(max(1, n)) + 1e-8).squareRoot())
+                }
+                stats = (mean, invStd)
+                standardize(all, stats!)
+                cache["train-all"] = all
             }
             let all = cache["train-all"]!
             return Autograd.withNoGrad { all.gatherRows(idx.map(Int32.init)) }
+        }
+
+        func probeStats() -> (mean: [Float], invStd: [Float]) {
+            if stats == nil { _ = featsProbe([0]) }
+            return stats!
+        }
+
+        func standardize(_ f: Tensor, _ st: (mean: [Float], invStd: [Float])) {
+            let d = f.lastDim
+            for i in 0..<f.rows { let r = f.data + i * d; for j in 0..<d { r[j] = (r[j] - st.mean[j]) * st.invStd[j] } }
         }
     }
 }
