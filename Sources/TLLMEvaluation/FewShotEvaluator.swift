@@ -114,6 +114,7 @@ public final class FewShotEvaluator {
                     out[d].sample["gold"] = r.gold ?? -1
                 } else {
                     out[d].values = ["acc": greedy[d][0] ? 1 : 0, "loglikelihood": lls[d][0]]
+                    out[d].tokens = scores[owner.firstIndex { $0.doc == d }!].tokenLogLikelihoods.count
                     out[d].sample["target"] = r.target ?? ""
                     out[d].sample["loglikelihood"] = lls[d][0]
                     out[d].sample["greedy"] = greedy[d][0]
@@ -173,6 +174,7 @@ public final class FewShotEvaluator {
             (0..<docs).map { d in perSeed.map { $0[d].values[key] ?? .nan }.reduce(0, +) / Double(perSeed.count) }
         }
         var m: [String: MetricValue] = [:]
+        let lnV = Foundation.log(Double(scorer.model.config.vocabSize))
         let used = (0..<docs).map { d in perSeed.map { Double($0[d].shotsUsed) }.reduce(0, +) / Double(perSeed.count) }
         m["shots_used"] = Metrics.mean(used)
         switch task.spec.outputType {
@@ -182,19 +184,31 @@ public final class FewShotEvaluator {
         case .generateUntil:
             var e = Metrics.mean(perDoc("exact_match")); e.chance = 0; m["exact_match"] = e
         case .loglikelihood:
-            m["acc"] = Metrics.mean(perDoc("acc"))
+            // Chance = a uniform model over the vocabulary: its greedy continuation is right with
+            // probability V^-tokens (≈ 0), and each token costs ln V.
+            var a = Metrics.mean(perDoc("acc"))
+            a.chance = 0; m["acc"] = a
             let ll = perDoc("loglikelihood")
-            m["perplexity"] = Metrics.bootstrap(ll) { xs in Foundation.exp(-xs.reduce(0, +) / Double(max(1, xs.count))) }
+            var p = Metrics.bootstrap(ll) { xs in Foundation.exp(-xs.reduce(0, +) / Double(max(1, xs.count))) }
+            let meanTokens = (0..<docs).map { Double(perSeed[0][$0].tokens) }.reduce(0, +) / Double(max(1, docs))
+            p.chance = Foundation.exp(meanTokens * lnV)
+            m["perplexity"] = p
         case .loglikelihoodRolling:
             let items = (0..<docs).map { d in (perSeed[0][d].nats, perSeed[0][d].tokens, perSeed[0][d].bytes) }
-            m["perplexity"] = Metrics.bootstrap(items) { xs in
+            var p = Metrics.bootstrap(items) { xs in
                 Foundation.exp(xs.map(\.0).reduce(0, +) / Double(max(1, xs.map(\.1).reduce(0, +))))
             }
-            m["bits_per_byte"] = Metrics.bootstrap(items) { xs in
+            p.chance = Foundation.exp(lnV); m["perplexity"] = p
+            var b = Metrics.bootstrap(items) { xs in
                 xs.map(\.0).reduce(0, +) / Foundation.log(2) / Double(max(1, xs.map(\.2).reduce(0, +)))
             }
+            let tokens = items.map(\.1).reduce(0, +), bytes = items.map(\.2).reduce(0, +)
+            b.chance = Double(tokens) * lnV / Foundation.log(2) / Double(max(1, bytes)); m["bits_per_byte"] = b
             if task.spec.induction {
-                for k in ["loss_first_copy", "loss_second_copy", "induction_gain"] { m[k] = Metrics.mean(perDoc(k)) }
+                // A model without induction: both copies cost ln V, and the gain is 0.
+                for (k, c) in [("loss_first_copy", lnV), ("loss_second_copy", lnV), ("induction_gain", 0)] {
+                    var v = Metrics.mean(perDoc(k)); v.chance = c; m[k] = v
+                }
             }
         }
         return m

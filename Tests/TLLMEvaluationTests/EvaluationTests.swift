@@ -141,6 +141,20 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(try String(contentsOf: out.appendingPathComponent("shots.csv"), encoding: .utf8).hasPrefix("task,model,parameters,shots,metric,value,stderr,chance"))
     }
 
+    /// Perplexity tasks report a uniform model's figures as their chance baseline.
+    func testRollingTaskHasAUniformModelBaseline() throws {
+        let test = (0..<3).map { "{\"text\": \"to be or not to be, number \($0)\"}" }.joined(separator: "\n")
+        let dir = tmpTask("rolling", spec: #"{"output_type": "loglikelihood_rolling", "doc_to_text": "{{text}}"}"#, test: test)
+        let task = try EvalTask.load(dir)
+        let m = try GPTModel(config: ModelConfig(vocabSize: 257, context: 16, layers: 1, dModel: 16, heads: 2), seed: 1)
+        let r = try FewShotEvaluator(model: m, tokenizer: Self.bytes, modelName: "tiny").evaluate(task, shots: [0], seeds: 1, limit: nil)
+        let ppl = r.metrics[0]!["perplexity"]!, bpb = r.metrics[0]!["bits_per_byte"]!
+        XCTAssertEqual(ppl.chance!, 257, accuracy: 1e-9)
+        XCTAssertEqual(bpb.chance!, Foundation.log2(257.0), accuracy: 1e-9)  // byte tokens: one token per byte
+        // An untrained model is close to uniform.
+        XCTAssertEqual(ppl.value, 257, accuracy: 60)
+    }
+
     func testStandardErrors() {
         let m = Metrics.mean([1, 0, 1, 1])
         XCTAssertEqual(m.value, 0.75)
