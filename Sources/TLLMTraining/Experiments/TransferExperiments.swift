@@ -83,6 +83,8 @@ public final class TransferExperiments {
         o.epochs = settings.finetuneEpochs
         o.learningRate = mode == .probe ? 1e-2 : (scratch ? 1e-3 : 5e-4)
         o.evalEvery = 25
+        // Every run trains its full budget; the checkpoint with the best validation accuracy is tested.
+        o.minEpochs = o.epochs
         return try FineTuner.run(c, task: t, options: o)
     }
 
@@ -115,7 +117,7 @@ public final class TransferExperiments {
         // 1. Modes per task.
         var csv = "task,mode,seed,test_accuracy,test_macro_f1,best_val_accuracy,trainable_parameters,seconds,ms_per_step,steps,steps_to_scratch_best,majority_baseline\n"
         var md = "## 1. Scratch vs probe vs freeze:K vs full fine-tuning\n\n"
-        md += "Encoder: \(s.layers) blocks, d_model \(s.dModel), \(s.heads) heads, context \(s.context), vocabulary \(s.vocabulary); masked-LM pretraining on Shakespeare + KJV for \(formatCount(s.pretrainTokens)) tokens. Fine-tuning: at most \(s.finetuneEpochs) epochs, early stopping on validation accuracy (evaluated every 25 steps); \(s.seeds.count) seeds; mean ± std.\n\n"
+        md += "Encoder: \(s.layers) blocks, d_model \(s.dModel), \(s.heads) heads, context \(s.context), vocabulary \(s.vocabulary); masked-LM pretraining on Shakespeare + KJV for \(formatCount(s.pretrainTokens)) tokens. Fine-tuning: \(s.finetuneEpochs) epochs (probes: up to \(FineTuneOptions.probeEpochs), stopping after 8 epochs without improvement), testing the checkpoint with the best validation accuracy (evaluated every 25 steps); \(s.seeds.count) seeds; mean ± std.\n\n"
         md += "| task | mode | test accuracy | macro-F1 | trainable params | time (s) | ms/step | steps to scratch's best |\n|---|---|---|---|---|---|---|---|\n"
         let modes: [(String, FineTuneMode, Bool)] = [("scratch", .full, true), ("probe", .probe, false)]
             + s.freezeLevels.map { ("freeze:\($0)", FineTuneMode.freeze($0), false) } + [("full", .full, false)]
@@ -222,7 +224,7 @@ public final class TransferExperiments {
     public func runNSP(output: URL) throws {
         let s = settings
         var csv = "variant,seed,mlm_val_loss,mlm_val_accuracy,nsp_val_accuracy,task,test_accuracy,test_macro_f1\n"
-        var md = "# MLM vs MLM + NSP\n\nMade by `tllm experiment nsp`. Encoders of \(s.layers) blocks, d_model \(s.dModel), context \(s.context), pretrained on Shakespeare + KJV for \(formatCount(s.pretrainTokens)) tokens each, with and without next-sentence prediction (the comparison behind RoBERTa dropping NSP); each then fine-tuned (full, at most \(s.finetuneEpochs) epochs, early stopping) on the three tasks. \(s.seeds.count) pretraining seeds per variant (the fine-tuning seed follows); mean ± std.\n\n"
+        var md = "# MLM vs MLM + NSP\n\nMade by `tllm experiment nsp`. Encoders of \(s.layers) blocks, d_model \(s.dModel), context \(s.context), pretrained on Shakespeare + KJV for \(formatCount(s.pretrainTokens)) tokens each, with and without next-sentence prediction (the comparison behind RoBERTa dropping NSP); each then fine-tuned (full, \(s.finetuneEpochs) epochs, the checkpoint with the best validation accuracy tested) on the three tasks. \(s.seeds.count) pretraining seeds per variant (the fine-tuning seed follows); mean ± std.\n\n"
         md += "| variant | MLM val loss | MLM val accuracy | NSP val accuracy | " + s.tasks.joined(separator: " | ") + " |\n|---|---|---|---|" + String(repeating: "---|", count: s.tasks.count) + "\n"
         for (variant, nsp) in [("MLM", false), ("MLM+NSP", true)] {
             var loss: [Double] = [], acc: [Double] = [], nspAcc: [Double] = []

@@ -158,8 +158,11 @@ public struct FineTuneOptions {
     public var epochs = 8
     /// Evaluate on validation every this many steps (0 = once per epoch).
     public var evalEvery = 0
-    /// Stop after this many evaluations without improvement.
+    /// Stop after this many evaluations without improvement …
     public var patience = 3
+    /// … but not before this many epochs (a classifier often predicts one class for a while
+    /// before it learns; stopping then would report the majority baseline).
+    public var minEpochs = 2
     public var seed: UInt64 = 1
     public var weightDecay: Float = 0.01
     /// Probes train on cached features for at least this many epochs (early stopping still applies).
@@ -283,7 +286,7 @@ public enum FineTuner {
                         bestSnapshot = trainable.map { $0.values }
                     } else {
                         sinceBest += 1
-                        if sinceBest >= patience { break training }
+                        if sinceBest >= patience && epoch + 1 >= min(o.minEpochs, epochs) { break training }
                     }
                 }
             }
