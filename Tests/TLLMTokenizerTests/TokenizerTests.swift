@@ -160,6 +160,19 @@ final class TokenizerTests: XCTestCase {
         // Duplicate token key.
         let dup = write("dup.json", good.replacingOccurrences(of: "\"vocab\": {\n", with: "\"vocab\": {\n      \"!\": 0,\n"))
         assertError({ _ = try VocabularyFiles.readJSON(dup) }, mentions: ["dup.json", "duplicate"])
+        // Our JSON: an id gap (the highest vocab id moved up by 3) and an id used twice.
+        var obj = try JSONSerialization.jsonObject(with: Data(good.utf8)) as! [String: Any]
+        var model = obj["model"] as! [String: Any]
+        var vocab = model["vocab"] as! [String: Int]
+        let top = vocab.max { $0.value < $1.value }!
+        vocab[top.key] = top.value + 3
+        model["vocab"] = vocab; obj["model"] = model
+        let gapJSON = write("gap.json", String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+        assertError({ _ = try VocabularyFiles.readJSON(gapJSON) }, mentions: ["gap.json", "no token has id \(top.value)"])
+        vocab[top.key] = 0
+        model["vocab"] = vocab; obj["model"] = model
+        let twice = write("twice.json", String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+        assertError({ _ = try VocabularyFiles.readJSON(twice) }, mentions: ["twice.json", "used twice"])
         // tiktoken rank gap and bad base64, with line numbers.
         let gap = write("gap.tiktoken", "IQ== 0\nIg== 1\nIw== 3\n")
         assertError({ _ = try VocabularyFiles.readTiktoken(gap) }, mentions: ["gap.tiktoken:3", "rank 3"])
