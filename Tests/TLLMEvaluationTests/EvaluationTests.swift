@@ -114,6 +114,9 @@ final class EvaluationTests: XCTestCase {
         expectError(#"{"output_type": "classify", "doc_to_text": "x"}"#, "{}\n", ["task.json", "output_type"])
         expectError(#"{"output_type": "generate_until", "doc_to_text": "{{q", "doc_to_target": "x"}"#, "{}\n", ["task.json", "unclosed"])
         expectError(#"{"output_type": "generate_until", "doc_to_text": "x", "doc_to_target": "x", "shots": 3}"#, "{}\n", ["task.json", "unknown field"])
+        // Spec errors name the line the field is on.
+        expectError("{\n  \"output_type\": \"generate_until\",\n  \"doc_to_text\": \"x\",\n  \"doc_to_target\": \"{{y\"\n}", "{}\n", ["task.json:4", "unclosed"])
+        expectError("{\n  \"output_type\": \"generate_until\",\n  \"doc_to_text\": \"x\",\n  \"doc_to_target\": \"y\",\n  \"max_gen_toks\": -1\n}", "{}\n", ["task.json:5", "max_gen_toks"])
     }
 
     func testEndToEndOutputsHaveTheContractShape() throws {

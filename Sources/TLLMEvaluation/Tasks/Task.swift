@@ -40,16 +40,29 @@ public struct TaskSpec {
     public static func parse(_ data: [UInt8], path: String, defaultName: String) throws -> TaskSpec {
         let json = try JSONParser.parse(data, path: path, rejectDuplicateKeys: true)
         guard let m = json.members else { throw TLLMError("a task spec is a JSON object", file: path, line: 1) }
-        func fail(_ s: String) -> TLLMError { TLLMError(s, file: path) }
-        for (k, _) in m where !knownFields.contains(k) { throw fail("unknown field \"\(k)\" (known: \(knownFields.sorted().joined(separator: ", ")))") }
+        /// The line of `"key"` in the file (1 for the object itself): task specs are small, so a
+        /// textual search finds where a field is written.
+        func line(of key: String?) -> Int {
+            guard let key else { return 1 }
+            let needle = Array("\"\(key)\"".utf8)
+            guard needle.count <= data.count else { return 1 }
+            var newlines = 0
+            for i in 0...(data.count - needle.count) {
+                if data[i] == 0x0A { newlines += 1 }
+                if data[i] == needle[0] && Array(data[i..<(i + needle.count)]) == needle { return newlines + 1 }
+            }
+            return 1
+        }
+        func fail(_ s: String, _ key: String? = nil) -> TLLMError { TLLMError(s, file: path, line: line(of: key)) }
+        for (k, _) in m where !knownFields.contains(k) { throw fail("unknown field \"\(k)\" (known: \(knownFields.sorted().joined(separator: ", ")))", k) }
         func str(_ k: String) throws -> String? {
             guard let v = json[k], !v.isNull else { return nil }
-            guard let s = v.string else { throw fail("field \(k) must be a string") }
+            guard let s = v.string else { throw fail("field \(k) must be a string", k) }
             return s
         }
         guard let ot = try str("output_type") else { throw fail("missing field output_type") }
         guard let type = OutputType(rawValue: ot) else {
-            throw fail("output_type \"\(ot)\" is not one of \(OutputType.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw fail("output_type \"\(ot)\" is not one of \(OutputType.allCases.map(\.rawValue).joined(separator: ", "))", "output_type")
         }
         guard let text = try str("doc_to_text") else { throw fail("missing field doc_to_text") }
         var spec = TaskSpec(name: try str("task") ?? defaultName, outputType: type, docToText: text)
@@ -57,13 +70,13 @@ public struct TaskSpec {
         if let c = json["doc_to_choice"], !c.isNull {
             if let a = c.array {
                 let items = a.compactMap(\.string)
-                guard items.count == a.count else { throw fail("doc_to_choice must be a list of strings or a template") }
-                guard !items.isEmpty else { throw fail("doc_to_choice is an empty list") }
+                guard items.count == a.count else { throw fail("doc_to_choice must be a list of strings or a template", "doc_to_choice") }
+                guard !items.isEmpty else { throw fail("doc_to_choice is an empty list", "doc_to_choice") }
                 spec.docToChoice = items
             } else if let s = c.string {
-                guard let f = Template.singleField(s) else { throw fail("doc_to_choice as a string must be one field reference like {{choices}}") }
+                guard let f = Template.singleField(s) else { throw fail("doc_to_choice as a string must be one field reference like {{choices}}", "doc_to_choice") }
                 spec.docToChoiceField = f
-            } else { throw fail("doc_to_choice must be a list of strings or a template") }
+            } else { throw fail("doc_to_choice must be a list of strings or a template", "doc_to_choice") }
         }
         if let s = try str("target_delimiter") { spec.targetDelimiter = s }
         if let s = try str("fewshot_delimiter") { spec.fewshotDelimiter = s }
@@ -73,11 +86,11 @@ public struct TaskSpec {
         spec.fewshotField = try str("fewshot_field")
         if let u = json["until"], !u.isNull {
             if let s = u.string { spec.until = [s] } else if let a = u.array, a.allSatisfy({ $0.string != nil }), !a.isEmpty { spec.until = a.map { $0.string! } } else {
-                throw fail("until must be a string or a non-empty list of strings")
+                throw fail("until must be a string or a non-empty list of strings", "until")
             }
         }
         if let v = json["max_gen_toks"] {
-            guard let n = v.int, n > 0 else { throw fail("max_gen_toks must be a positive integer") }
+            guard let n = v.int, n > 0 else { throw fail("max_gen_toks must be a positive integer", "max_gen_toks") }
             spec.maxGenerationTokens = n
         }
         spec.induction = json["induction"]?.bool ?? false
@@ -90,9 +103,9 @@ public struct TaskSpec {
             guard spec.docToTarget != nil else { throw fail("\(type.rawValue) needs doc_to_target") }
         case .loglikelihoodRolling: break
         }
-        try Template.validate(spec.docToText, path: path, field: "doc_to_text")
-        if let t = spec.docToTarget { try Template.validate(t, path: path, field: "doc_to_target") }
-        for c in spec.docToChoice ?? [] { try Template.validate(c, path: path, field: "doc_to_choice") }
+        try Template.validate(spec.docToText, path: path, field: "doc_to_text", line: line(of: "doc_to_text"))
+        if let t = spec.docToTarget { try Template.validate(t, path: path, field: "doc_to_target", line: line(of: "doc_to_target")) }
+        for c in spec.docToChoice ?? [] { try Template.validate(c, path: path, field: "doc_to_choice", line: line(of: "doc_to_choice")) }
         return spec
     }
 }
@@ -120,10 +133,10 @@ public enum Template {
         return out
     }
 
-    static func validate(_ t: String, path: String, field: String) throws {
-        guard let refs = references(t) else { throw TLLMError("\(field): unclosed {{ in template \(JSONValue.quote(t))", file: path) }
+    static func validate(_ t: String, path: String, field: String, line: Int? = nil) throws {
+        guard let refs = references(t) else { throw TLLMError("\(field): unclosed {{ in template \(JSONValue.quote(t))", file: path, line: line) }
         for r in refs where r.field.isEmpty || r.field.contains(where: { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) {
-            throw TLLMError("\(field): bad field reference {{\(r.field)}} (only field names are supported)", file: path)
+            throw TLLMError("\(field): bad field reference {{\(r.field)}} (only field names are supported)", file: path, line: line)
         }
     }
 
