@@ -17,6 +17,8 @@ enum FinetuneCommand: Command {
             OptionSpec(name: "--layer", value: "L", help: "probe features after block L (per-layer probes)"),
             OptionSpec(name: "--pool", value: "P", help: "last (GPT: last token; BERT: [CLS] pooler) or mean (of the token states)", defaultValue: "last"),
             OptionSpec(name: "--epochs", value: "N", help: "maximum epochs (early stopping on validation)", defaultValue: "8"),
+            OptionSpec(name: "--eval-every", value: "N", help: "validate every N steps (0 = once per epoch)", defaultValue: "0"),
+            OptionSpec(name: "--min-epochs", value: "N", help: "no early stopping before this many epochs (= --epochs: train all, test the best checkpoint)", defaultValue: "2"),
             OptionSpec(name: "--lr", value: "LR", help: "learning rate (default 5e-4; probe 1e-2)"),
             OptionSpec(name: "--batch", value: "B", help: "examples per step", defaultValue: "16"),
             OptionSpec(name: "--seed", value: "S", help: "seed", defaultValue: "1"),
@@ -73,6 +75,11 @@ enum FinetuneCommand: Command {
         o.learningRate = Float(try args.double("--lr") ?? (mode == .probe ? 1e-2 : 5e-4))
         o.batch = try args.int("--batch", default: 16)
         o.epochs = try args.int("--epochs", default: 8)
+        o.minEpochs = try args.int("--min-epochs", default: 2)
+        o.evalEvery = try args.int("--eval-every", default: 0)
+        guard o.epochs >= 1, o.minEpochs >= 0, o.batch >= 1, o.evalEvery >= 0 else {
+            throw CLIError("tllm finetune: --epochs and --batch must be ≥ 1, --min-epochs and --eval-every ≥ 0")
+        }
         o.seed = seed
         let progress = ProgressDisplay()
         let r = try FineTuner.run(c, task: task, options: o) { progress.update($0) }
