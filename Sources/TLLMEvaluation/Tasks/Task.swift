@@ -49,7 +49,7 @@ public struct TaskSpec {
             var newlines = 0
             for i in 0...(data.count - needle.count) {
                 if data[i] == 0x0A { newlines += 1 }
-                if data[i] == needle[0] && Array(data[i..<(i + needle.count)]) == needle { return newlines + 1 }
+                if data[i...].starts(with: needle) { return newlines + 1 }
             }
             return 1
         }
@@ -103,9 +103,13 @@ public struct TaskSpec {
             guard spec.docToTarget != nil else { throw fail("\(type.rawValue) needs doc_to_target") }
         case .loglikelihoodRolling: break
         }
-        try Template.validate(spec.docToText, path: path, field: "doc_to_text", line: line(of: "doc_to_text"))
-        if let t = spec.docToTarget { try Template.validate(t, path: path, field: "doc_to_target", line: line(of: "doc_to_target")) }
-        for c in spec.docToChoice ?? [] { try Template.validate(c, path: path, field: "doc_to_choice", line: line(of: "doc_to_choice")) }
+        // Templates are checked here; the line of the field is looked up only when one is bad.
+        func check(_ t: String, _ field: String) throws {
+            do { try Template.validate(t, path: path, field: field) } catch var e as TLLMError { e.line = line(of: field); throw e }
+        }
+        try check(spec.docToText, "doc_to_text")
+        if let t = spec.docToTarget { try check(t, "doc_to_target") }
+        for c in spec.docToChoice ?? [] { try check(c, "doc_to_choice") }
         return spec
     }
 }
@@ -133,10 +137,10 @@ public enum Template {
         return out
     }
 
-    static func validate(_ t: String, path: String, field: String, line: Int? = nil) throws {
-        guard let refs = references(t) else { throw TLLMError("\(field): unclosed {{ in template \(JSONValue.quote(t))", file: path, line: line) }
+    static func validate(_ t: String, path: String, field: String) throws {
+        guard let refs = references(t) else { throw TLLMError("\(field): unclosed {{ in template \(JSONValue.quote(t))", file: path) }
         for r in refs where r.field.isEmpty || r.field.contains(where: { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) {
-            throw TLLMError("\(field): bad field reference {{\(r.field)}} (only field names are supported)", file: path, line: line)
+            throw TLLMError("\(field): bad field reference {{\(r.field)}} (only field names are supported)", file: path)
         }
     }
 
