@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "tllm", targets: ["tllm"]),
         .library(name: "TLLMCore", targets: ["TLLMCore"]),
         .library(name: "TLLMTokenizer", targets: ["TLLMTokenizer"]),
+        .library(name: "TLLMData", targets: ["TLLMData"]),
         .library(name: "TLLMModels", targets: ["TLLMModels"]),
         .library(name: "TLLMTraining", targets: ["TLLMTraining"]),
         .library(name: "TLLMEvaluation", targets: ["TLLMEvaluation"]),
@@ -39,27 +40,32 @@ let package = Package(
         // MARK: - Libraries, lowest first
         .target(name: "TLLMCore", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "TLLMTokenizer", dependencies: ["CUTF8Proc", "TLLMCore"], swiftSettings: fast),
+        .target(name: "TLLMData", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),
         .target(name: "TLLMModels", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),
-        .target(name: "TLLMTraining", dependencies: ["TLLMModels", "TLLMTokenizer"], swiftSettings: fast),
-        .target(name: "TLLMEvaluation", dependencies: ["TLLMModels", "TLLMTokenizer", "TLLMTraining"], swiftSettings: fast),
+        .target(name: "TLLMTraining", dependencies: ["TLLMModels", "TLLMData"], swiftSettings: fast),
+        .target(name: "TLLMEvaluation", dependencies: ["TLLMModels", "TLLMData"], swiftSettings: fast),
         .target(name: "TLLMPlot", dependencies: [], swiftSettings: tuned),
-        .target(name: "TLLMScaling", dependencies: ["TLLMTraining", "TLLMEvaluation", "TLLMPlot"], swiftSettings: fast),
+        .target(name: "TLLMScaling", dependencies: ["TLLMTraining", "TLLMPlot"], swiftSettings: fast),
 
-        // MARK: - The command-line program (thin: parses flags, calls the libraries)
-        .executableTarget(
-            name: "tllm",
-            dependencies: ["TLLMCore", "TLLMTokenizer", "TLLMModels", "TLLMTraining",
+        // MARK: - The command-line program (thin: typed options per command, calls the libraries)
+        .target(
+            name: "TLLMCLI",
+            dependencies: ["TLLMCore", "TLLMTokenizer", "TLLMData", "TLLMModels", "TLLMTraining",
                            "TLLMEvaluation", "TLLMScaling", "TLLMPlot"],
             swiftSettings: tuned),
+        .executableTarget(name: "tllm", dependencies: ["TLLMCLI"], swiftSettings: tuned),
 
-        // MARK: - Tests, one target per library
-        .testTarget(name: "TLLMCoreTests", dependencies: ["TLLMCore"]),
+        // MARK: - Tests, one target per library, with shared helpers (gradient checks, references)
+        .target(name: "TLLMTestSupport", dependencies: ["TLLMCore"], path: "Tests/Support"),
+        .testTarget(name: "TLLMCoreTests", dependencies: ["TLLMCore", "TLLMTestSupport"]),
         .testTarget(name: "TLLMTokenizerTests", dependencies: ["TLLMTokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "TLLMModelsTests", dependencies: ["TLLMModels"]),
-        .testTarget(name: "TLLMTrainingTests", dependencies: ["TLLMTraining"]),
-        .testTarget(name: "TLLMEvaluationTests", dependencies: ["TLLMEvaluation"]),
+        .testTarget(name: "TLLMDataTests", dependencies: ["TLLMData", "TLLMTestSupport"]),
+        .testTarget(name: "TLLMModelsTests", dependencies: ["TLLMModels", "TLLMTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TLLMTrainingTests", dependencies: ["TLLMTraining", "TLLMTestSupport"]),
+        .testTarget(name: "TLLMEvaluationTests", dependencies: ["TLLMEvaluation", "TLLMTestSupport"]),
         .testTarget(name: "TLLMScalingTests", dependencies: ["TLLMScaling", "TLLMTraining"]),
         .testTarget(name: "TLLMPlotTests", dependencies: ["TLLMPlot"]),
+        .testTarget(name: "TLLMCLITests", dependencies: ["TLLMCLI"]),
     ],
     swiftLanguageModes: [.v5]
 )

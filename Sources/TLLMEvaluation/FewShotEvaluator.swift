@@ -13,7 +13,7 @@ public final class FewShotEvaluator {
     public let modelName: String
     public var progress: ((String) -> Void)?
 
-    public init(model: GPTModel, tokenizer: Tokenizer, modelName: String) {
+    public init(model: any LanguageModel, tokenizer: Tokenizer, modelName: String) {
         scorer = Scorer(model: model, tokenizer: tokenizer)
         self.modelName = modelName
     }
@@ -174,7 +174,7 @@ public final class FewShotEvaluator {
             (0..<docs).map { d in perSeed.map { $0[d].values[key] ?? .nan }.reduce(0, +) / Double(perSeed.count) }
         }
         var m: [String: MetricValue] = [:]
-        let lnV = Foundation.log(Double(scorer.model.config.vocabSize))
+        let lnV = Foundation.log(Double(scorer.model.vocabularySize))
         let used = (0..<docs).map { d in perSeed.map { Double($0[d].shotsUsed) }.reduce(0, +) / Double(perSeed.count) }
         m["shots_used"] = Metrics.mean(used)
         switch task.spec.outputType {

@@ -1,8 +1,7 @@
 import Foundation
-import TLLMCore
+import TLLMCLI
 
-// tllm — the command-line program. Each subcommand lives in Commands/ and only wires flags to the
-// libraries.
+// tllm — the command-line program. The commands live in the TLLMCLI library (one file per
+// command group, each a typed options struct); this file only hands them the arguments.
 
-let argv = Array(CommandLine.arguments.dropFirst())
-exit(CLI.run(argv))
+exit(CLI.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,5 +1,6 @@
 import XCTest
 import TLLMCore
+import TLLMTestSupport
 
 final class GEMMTests: XCTestCase {
     override class func setUp() { BLASRuntime.prepare() }

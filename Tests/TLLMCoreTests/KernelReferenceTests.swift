@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TLLMCore
+import TLLMTestSupport
 
 /// Each fused kernel against a naive double-precision reference written here.
 final class KernelReferenceTests: XCTestCase {
@@ -78,48 +79,11 @@ final class KernelReferenceTests: XCTestCase {
         XCTAssertEqual(Double(x.crossEntropy(targets: targets).item), total / Double(n), accuracy: 1e-5)
     }
 
-    /// Naive attention: per batch and head, scores, mask, softmax, weighted sum, in double.
-    func naiveAttention(_ qkv: Tensor, heads H: Int, mask: AttentionMask) -> [Double] {
-        let B = qkv.shape[0], T = qkv.shape[1], D = qkv.shape[2] / 3, hd = D / H
-        let x = d(qkv)
-        var out = [Double](repeating: 0, count: B * T * D)
-        for b in 0..<B {
-            for h in 0..<H {
-                for i in 0..<T {
-                    var scores = [Double](repeating: -.infinity, count: T)
-                    for j in 0..<T {
-                        var allowed = true
-                        switch mask {
-                        case .none: break
-                        case .causal: allowed = j <= i
-                        case .keyPadding(let lengths): allowed = j < lengths[b]
-                        }
-                        guard allowed else { continue }
-                        var s = 0.0
-                        for c in 0..<hd {
-                            s += x[(b * T + i) * 3 * D + h * hd + c] * x[(b * T + j) * 3 * D + D + h * hd + c]
-                        }
-                        scores[j] = s / Double(hd).squareRoot()
-                    }
-                    let m = scores.max()!
-                    let e = scores.map { $0 == -.infinity ? 0 : Foundation.exp($0 - m) }
-                    let z = e.reduce(0, +)
-                    for c in 0..<hd {
-                        var acc = 0.0
-                        for j in 0..<T { acc += e[j] / z * x[(b * T + j) * 3 * D + 2 * D + h * hd + c] }
-                        out[(b * T + i) * D + h * hd + c] = acc
-                    }
-                }
-            }
-        }
-        return out
-    }
-
     func testAttentionMatchesNaiveReference() {
         let qkv = r([3, 11, 3 * 24], 6, scale: 2)
         for mask in [AttentionMask.none, .causal, .keyPadding(lengths: [11, 4, 1])] {
             let y = qkv.attention(heads: 3, mask: mask)
-            XCTAssertLessThan(GradCheck.maxDiff(y, naiveAttention(qkv, heads: 3, mask: mask)), 1e-5, "\(mask)")
+            XCTAssertLessThan(GradCheck.maxDiff(y, Reference.attention(qkv, heads: 3, mask: mask)), 1e-5, "\(mask)")
         }
     }
 
@@ -127,30 +91,41 @@ final class KernelReferenceTests: XCTestCase {
     func testBlockedCausalAttentionMatchesNaiveReference() {
         let qkv = r([2, 300, 3 * 16], 16, scale: 2)
         let y = qkv.attention(heads: 2, mask: .causal)
-        XCTAssertLessThan(GradCheck.maxDiff(y, naiveAttention(qkv, heads: 2, mask: .causal)), 1e-5)
+        XCTAssertLessThan(GradCheck.maxDiff(y, Reference.attention(qkv, heads: 2, mask: .causal)), 1e-5)
     }
 
     func testRotaryEmbeddingMatchesReference() {
-        let B = 1, T = 5, H = 2, hd = 6, D = H * hd
-        let qkv = r([B, T, 3 * D], 7)
-        let y = qkv.rotaryEmbedding(heads: H, base: 10_000, offset: 2)
-        let x = d(qkv)
-        var ref = x
-        for t in 0..<T {
-            let pos = Double(t + 2)
-            for part in 0..<2 {
-                for h in 0..<H {
-                    for i in 0..<(hd / 2) {
-                        let theta = pos * Foundation.pow(10_000, -2 * Double(i) / Double(hd))
-                        let base = t * 3 * D + part * D + h * hd
-                        let a = x[base + i], b = x[base + i + hd / 2]
-                        ref[base + i] = a * Foundation.cos(theta) - b * Foundation.sin(theta)
-                        ref[base + i + hd / 2] = b * Foundation.cos(theta) + a * Foundation.sin(theta)
-                    }
-                }
+        let qkv = r([1, 5, 3 * 12], 7)
+        let y = qkv.rotaryEmbedding(heads: 2, base: 10_000, offset: 2)
+        XCTAssertLessThan(GradCheck.maxDiff(y, Reference.rotary(qkv, heads: 2, offset: 2)), 1e-5)
+    }
+
+    /// GGUF's Llama layout rotates adjacent pairs; grouped-query projections rotate H + KV heads.
+    func testInterleavedAndGroupedRotaryMatchReference() {
+        let qkv = r([2, 6, (4 + 2 * 2) * 8], 17)
+        for style in [RotaryStyle.halfSplit, .interleaved] {
+            let y = qkv.rotaryEmbedding(heads: 4, kvHeads: 2, base: 100_000, offset: 3, style: style)
+            XCTAssertLessThan(GradCheck.maxDiff(y, Reference.rotary(qkv, heads: 4, kvHeads: 2, base: 100_000, offset: 3, style: style)), 1e-5, "\(style)")
+        }
+        // The two styles really differ (so the test above can tell them apart).
+        let a = qkv.rotaryEmbedding(heads: 4, kvHeads: 2, offset: 3), b = qkv.rotaryEmbedding(heads: 4, kvHeads: 2, offset: 3, style: .interleaved)
+        XCTAssertGreaterThan(GradCheck.maxDiff(a, Reference.values(b)), 1e-2)
+    }
+
+    /// Grouped-query attention: query head h reads key/value head h / (H/KV).
+    func testGroupedQueryAttentionMatchesNaiveReference() {
+        for (H, KV) in [(4, 2), (6, 1), (3, 3)] {
+            let qkv = r([2, 9, (H + 2 * KV) * 8], 18 + UInt64(H), scale: 2)
+            for mask in [AttentionMask.causal, .none, .keyPadding(lengths: [9, 4])] {
+                let y = qkv.attention(heads: H, kvHeads: KV, mask: mask)
+                XCTAssertEqual(y.shape, [2, 9, H * 8])
+                XCTAssertLessThan(GradCheck.maxDiff(y, Reference.attention(qkv, heads: H, kvHeads: KV, mask: mask)), 1e-5, "H \(H) KV \(KV) \(mask)")
             }
         }
-        XCTAssertLessThan(GradCheck.maxDiff(y, ref), 1e-5)
+        // Long causal sequences with groups take the blocked path too.
+        let long = r([1, 270, (4 + 2) * 8], 29, scale: 2)
+        XCTAssertLessThan(GradCheck.maxDiff(long.attention(heads: 4, kvHeads: 1, mask: .causal),
+                                            Reference.attention(long, heads: 4, kvHeads: 1, mask: .causal)), 1e-5)
     }
 
     func testDropoutStatisticsAndDeterminism() {

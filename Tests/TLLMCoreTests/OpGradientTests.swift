@@ -1,5 +1,6 @@
 import XCTest
 import TLLMCore
+import TLLMTestSupport
 
 /// A finite-difference gradient check for every differentiable op.
 final class OpGradientTests: XCTestCase {
@@ -147,6 +148,15 @@ final class OpGradientTests: XCTestCase {
 
     func testRotaryEmbeddingGradient() {
         GradCheck.check([r([2, 4, 3 * 8], 57)]) { $0[0].rotaryEmbedding(heads: 2, offset: 3) }
+        GradCheck.check([r([2, 4, (4 + 2) * 4], 64)]) { $0[0].rotaryEmbedding(heads: 4, kvHeads: 1, offset: 1, style: .interleaved) }
+    }
+
+    /// Grouped-query attention: the key/value gradients sum over the query heads of a group.
+    func testGroupedQueryAttentionGradients() {
+        let qkv = r([2, 5, (4 + 2 * 2) * 4], 65)
+        GradCheck.check([qkv]) { $0[0].attention(heads: 4, kvHeads: 2, mask: .causal) }
+        GradCheck.check([qkv]) { $0[0].attention(heads: 4, kvHeads: 2, mask: .keyPadding(lengths: [2, 5])) }
+        GradCheck.check([r([1, 260, (2 + 2) * 4], 66)]) { $0[0].attention(heads: 2, kvHeads: 1, mask: .causal) }
     }
 
     func testChainedGraphAccumulatesThroughSharedInputs() {

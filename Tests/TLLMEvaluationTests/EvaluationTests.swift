@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TLLMCore
+import TLLMData
 import TLLMEvaluation
 import TLLMModels
 import TLLMTokenizer
@@ -28,8 +29,8 @@ final class EvaluationTests: XCTestCase {
         let ctx: [Int32] = [72, 105], cont: [Int32] = [33, 10]
         let got = scorer.logLikelihoods([Scorer.Request(context: ctx, continuation: cont)])[0].logLikelihood
         let seq = ctx + cont
-        let wte = m.tokenEmbedding.values.map(Double.init), wpe = m.positionEmbedding!.values.map(Double.init)
-        let g = m.finalNormWeight.values.map(Double.init), b = m.finalNormBias!.values.map(Double.init)
+        let wte = m.tokenEmbedding.weight.values.map(Double.init), wpe = m.positionEmbedding!.weight.values.map(Double.init)
+        let g = m.finalNorm.weight.values.map(Double.init), b = m.finalNorm.bias!.values.map(Double.init)
         var expected = 0.0
         for t in 1..<seq.count where t >= ctx.count {
             // Hidden state at position t − 1 predicts token t.

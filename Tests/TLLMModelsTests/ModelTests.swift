@@ -18,6 +18,9 @@ final class ModelTests: XCTestCase {
         ("gpt2", { _ in }),
         ("llama", { $0.norm = .rmsnorm; $0.activation = .swiglu; $0.positions = .rope; $0.bias = false }),
         ("rope-gelu", { $0.positions = .rope }),
+        ("llama-gqa", { $0.norm = .rmsnorm; $0.activation = .swiglu; $0.positions = .rope; $0.bias = false
+                        $0.heads = 4; $0.kvHeads = 2; $0.ropeStyle = .interleaved; $0.tiedEmbeddings = false }),
+        ("attention-only", { $0.attentionOnly = true }),
     ]
 
     // MARK: - Sizing
@@ -61,14 +64,14 @@ final class ModelTests: XCTestCase {
             let mean = v.reduce(0, +) / Double(v.count)
             return (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count)).squareRoot()
         }
-        XCTAssertEqual(std(m.tokenEmbedding), 0.02, accuracy: 0.001)
-        XCTAssertEqual(std(m.blocks[0].attnWeight), 0.02, accuracy: 0.001)
-        XCTAssertEqual(std(m.blocks[0].projWeight), 0.02 / (8.0).squareRoot(), accuracy: 0.0005)
-        XCTAssertEqual(m.blocks[0].ln1Weight.values, [Float](repeating: 1, count: 128))
-        XCTAssertEqual(m.blocks[0].attnBias!.values, [Float](repeating: 0, count: 384))
+        XCTAssertEqual(std(m.tokenEmbedding.weight), 0.02, accuracy: 0.001)
+        XCTAssertEqual(std(m.blocks[0].attn.qkv.weight), 0.02, accuracy: 0.001)
+        XCTAssertEqual(std(m.blocks[0].mlp!.proj.weight), 0.02 / (8.0).squareRoot(), accuracy: 0.0005)
+        XCTAssertEqual(m.blocks[0].norm1.weight.values, [Float](repeating: 1, count: 128))
+        XCTAssertEqual(m.blocks[0].attn.qkv.bias!.values, [Float](repeating: 0, count: 384))
         // Same seed, same weights.
         let m2 = try GPTModel(config: c, seed: 3)
-        XCTAssertEqual(m.blocks[3].fcWeight.values, m2.blocks[3].fcWeight.values)
+        XCTAssertEqual(m.blocks[3].mlp!.fc.weight.values, m2.blocks[3].mlp!.fc.weight.values)
     }
 
     // MARK: - Gradients through the whole model
@@ -79,8 +82,7 @@ final class ModelTests: XCTestCase {
             let m = try GPTModel(config: c, seed: 2)
             let ids: [Int32] = [1, 5, 9, 2, 33, 7, 0, 4, 4, 8]
             let targets: [Int32] = [5, 9, 2, 33, 7, 0, 4, -100, 8, 1]
-            var none: RandomGenerator? = nil
-            let loss = m.loss(ids, targets: targets, batch: 2, length: 5, dropout: &none)
+            let loss = m.loss(ids, targets: targets, batch: 2, length: 5, context: .inference)
             loss.backward()
             // Probe a few entries of several parameters with central differences.
             for (pname, p) in m.namedParameters where pname.contains("wte") || pname.contains("c_attn.weight") || pname.contains("c_proj") || pname.contains("ln_f") {
@@ -88,8 +90,7 @@ final class ModelTests: XCTestCase {
                 for i in stride(from: 0, to: p.count, by: max(1, p.count / 5)) {
                     let orig = p[flat: i], h: Float = 2e-3  // the bias directions curve enough that 1e-2 is too coarse
                     func L() -> Double {
-                        var n: RandomGenerator? = nil
-                        return Double(Autograd.withNoGrad { m.loss(ids, targets: targets, batch: 2, length: 5, dropout: &n) }.item)
+                        Double(Autograd.withNoGrad { m.loss(ids, targets: targets, batch: 2, length: 5, context: .inference) }.item)
                     }
                     p[flat: i] = orig + h; let lp = L()
                     p[flat: i] = orig - h; let lm = L()
@@ -109,16 +110,15 @@ final class ModelTests: XCTestCase {
             let c = tiny(f)
             let m = try GPTModel(config: c, seed: 4)
             let ids: [Int32] = [3, 14, 15, 9, 26, 5, 35, 8, 9, 7]
-            var none: RandomGenerator? = nil
-            let full = Autograd.withNoGrad { m.logits(ids, batch: 1, length: ids.count, dropout: &none) }
+            let full = Autograd.withNoGrad { m.logits(ids, batch: 1, length: ids.count) }
             let gen = Generator(model: m)
             // Prefill 4 tokens at once, then one at a time.
             gen.feed(Array(ids.prefix(4)))
             var worst: Float = 0
-            for j in 0..<c.vocabSize { worst = max(worst, abs(gen.logits.pointer[j] - full[flat: 3 * c.vocabSize + j])) }
+            for j in 0..<c.vocabSize { worst = max(worst, abs(gen.logits[j] - full[flat: 3 * c.vocabSize + j])) }
             for t in 4..<ids.count {
                 gen.feed([ids[t]])
-                for j in 0..<c.vocabSize { worst = max(worst, abs(gen.logits.pointer[j] - full[flat: t * c.vocabSize + j])) }
+                for j in 0..<c.vocabSize { worst = max(worst, abs(gen.logits[j] - full[flat: t * c.vocabSize + j])) }
             }
             XCTAssertLessThan(worst, 1e-4, name)
             XCTAssertEqual(gen.length, ids.count)
@@ -198,7 +198,7 @@ final class ModelTests: XCTestCase {
         let f = try SafeTensors.read(out.appendingPathComponent("model.safetensors"))
         XCTAssertEqual(f.tensors["transformer.h.0.attn.c_attn.weight"]?.shape, [16, 48])  // Conv1D: [in, out]
         XCTAssertEqual(f.tensors["transformer.h.0.mlp.c_proj.weight"]?.shape, [64, 16])
-        let w = m2.blocks[0].attnWeight  // [48, 16]
+        let w = m2.blocks[0].attn.qkv.weight  // [48, 16]
         XCTAssertEqual(f.tensors["transformer.h.0.attn.c_attn.weight"]!.values[1 * 48 + 5], w[flat: 5 * 16 + 1])
         let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as! [String: Any]
         XCTAssertEqual(cfg["activation_function"] as? String, "gelu_new")

@@ -121,10 +121,10 @@ final class SweepTests: XCTestCase {
         let cell = root.appendingPathComponent("cells/N50K-D41K-s1")
         let valBefore = first.split(separator: "\n")[2].split(separator: ",")[12]
         try FileManager.default.removeItem(at: cell)
-        var r = TLLMScalingTestHooks.request(runner, SweepGrid.Cell(id: "N50K-D41K-s1", parameters: 50_000, tokens: 40_960, seed: 1))
+        var r = runner.request(SweepGrid.Cell(id: "N50K-D41K-s1", parameters: 50_000, tokens: 40_960, seed: 1))
         r.out = cell
-        let plan = try TLLMScalingTestHooks.plan(r)
-        _ = try TLLMScalingTestHooks.execute(plan, stopAt: 3)
+        let plan = try LanguageModelTraining.plan(r, log: { _ in })
+        _ = try LanguageModelTraining.execute(plan, progress: ProgressDisplay(forceLines: true), stopAt: 3)
         XCTAssertTrue(try runner.run())
         let again = try String(contentsOf: root.appendingPathComponent("sweep.csv"), encoding: .utf8)
         XCTAssertEqual(again.split(separator: "\n")[2].split(separator: ",")[12], valBefore)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TLLMCore
+import TLLMData
 import TLLMModels
 import TLLMTokenizer
 import TLLMTraining
@@ -67,17 +68,16 @@ final class TransferTests: XCTestCase {
         let ids: [Int32] = [2043, 5, 9, 2046, 2044, 30, 31, 2044, 2047, 2047, 2043, 7, 2046, 11, 2044, 2047]
         let seg: [Int32] = [0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
         let lengths = [8, 7], positions: [Int32] = [3, 12], targets: [Int32] = [77, 13]
-        let cls = Classifier(backbone: .bert(m), tokenizer: Self.tokenizer, classes: 3, seed: 1)
+        let cls = Classifier(backbone: m, tokenizer: Self.tokenizer, classes: 3, seed: 1)
         func loss() -> Tensor {
-            var none: RandomGenerator? = nil
-            let h = m.encode(ids, segments: seg, lengths: lengths, batch: 2, length: 8, dropout: &none)
+            let h = m.encode(ids, segments: seg, lengths: lengths, batch: 2, length: 8)
             let p = m.pooled(h, batch: 2, length: 8)
             return m.mlmLogits(h, positions: positions).crossEntropy(targets: targets) + m.nspLogits(p).crossEntropy(targets: [1, 0])
                 + cls.logits(p).crossEntropy(targets: [2, 0])
         }
         loss().backward()
-        let probe: [(String, Tensor)] = [("mlm.dense", m.mlmDense), ("mlm.ln", m.mlmNormWeight), ("mlm.bias", m.mlmBias), ("pooler", m.poolerDense),
-                                         ("nsp", m.nspWeight), ("nsp.bias", m.nspBias), ("wse", m.segmentEmbedding), ("head", cls.head), ("head.bias", cls.headBias)]
+        let probe: [(String, Tensor)] = [("mlm.dense", m.mlm.dense.weight), ("mlm.ln", m.mlm.norm.weight), ("mlm.bias", m.mlm.bias), ("pooler", m.pooler.dense.weight),
+                                         ("nsp", m.nsp.weight), ("nsp.bias", m.nsp.bias!), ("wse", m.segmentEmbedding.weight), ("head", cls.head), ("head.bias", cls.headBias)]
         for (name, p) in probe {
             let g = try XCTUnwrap(p.grad, name)
             for i in stride(from: 0, to: p.count, by: max(1, p.count / 6)) {
@@ -117,7 +117,7 @@ final class TransferTests: XCTestCase {
         let task = try ClassificationTask.load(toyTask())
         // From scratch, full: a separable task is learned.
         let m = try tinyBERT()
-        let c = Classifier(backbone: .bert(m), tokenizer: Self.tokenizer, classes: 2, seed: 3)
+        let c = Classifier(backbone: m, tokenizer: Self.tokenizer, classes: 2, seed: 3)
         var o = FineTuneOptions()
         o.epochs = 6; o.learningRate = 3e-3; o.evalEvery = 3; o.patience = 10
         let r = try FineTuner.run(c, task: task, options: o)
@@ -125,7 +125,7 @@ final class TransferTests: XCTestCase {
         // freeze:1 — embeddings and block 0 unchanged, no gradient buffers, block 1 changed.
         let m2 = try tinyBERT()
         let before = m2.namedParameters.map { ($0.0, $0.1.values) }
-        let c2 = Classifier(backbone: .bert(m2), tokenizer: Self.tokenizer, classes: 2, seed: 3)
+        let c2 = Classifier(backbone: m2, tokenizer: Self.tokenizer, classes: 2, seed: 3)
         o.mode = .freeze(1); o.epochs = 1
         _ = try FineTuner.run(c2, task: task, options: o)
         for ((name, old), (_, p)) in zip(before, m2.namedParameters) {
@@ -134,7 +134,7 @@ final class TransferTests: XCTestCase {
                 XCTAssertNil(p.gradStorage, name)
             }
         }
-        XCTAssertFalse(before.first { $0.0 == "encoder.h.1.attn.c_attn.weight" }!.1 == m2.blocks[1].attnWeight.values)
+        XCTAssertFalse(before.first { $0.0 == "encoder.h.1.attn.c_attn.weight" }!.1 == m2.blocks[1].attn.qkv.weight.values)
     }
 
     /// A probe trains on standardised cached features, leaves the encoder untouched, and its head
@@ -143,27 +143,25 @@ final class TransferTests: XCTestCase {
         let task = try ClassificationTask.load(toyTask())
         let m = try tinyBERT()
         let before = m.namedParameters.map { $0.1.values }
-        let c = Classifier(backbone: .bert(m), tokenizer: Self.tokenizer, classes: 2, seed: 3)
+        let c = Classifier(backbone: m, tokenizer: Self.tokenizer, classes: 2, seed: 3)
         var o = FineTuneOptions()
         o.mode = .probe; o.learningRate = 3e-3
         let r = try FineTuner.run(c, task: task, options: o)
         XCTAssertGreaterThan(r.testAccuracy, 0.7)
         XCTAssertTrue(zip(before, m.namedParameters).allSatisfy { $0.0 == $0.1.1.values }, "a probe changed the encoder")
-        var none: RandomGenerator? = nil
-        let preds = Autograd.withNoGrad { FineTuner.predict(c.logits(c.features(task.test, dropout: &none))) }
+        let preds = Autograd.withNoGrad { Metrics.argmaxRows(c.logits(c.features(task.test.map(\.pair)))) }
         let acc = Double(zip(preds, task.test.map(\.label)).filter { $0 == $1 }.count) / Double(task.test.count)
         XCTAssertEqual(acc, r.testAccuracy, accuracy: 1e-9)
     }
 
     func testTheTapeStopsAtTheLowestTrainableBlock() throws {
         let m = try tinyBERT()
-        let c = Classifier(backbone: .bert(m), tokenizer: Self.tokenizer, classes: 2, seed: 3)
+        let c = Classifier(backbone: m, tokenizer: Self.tokenizer, classes: 2, seed: 3)
         let xs = [ClassificationTask.Example(text: "to be or not", textB: nil, label: 0)]
         func nodes(_ mode: FineTuneMode) -> Int {
             _ = c.apply(mode)
-            var none: RandomGenerator? = nil
             let n0 = Autograd.recordedNodes
-            let l = c.logits(c.features(xs, dropout: &none)).crossEntropy(targets: [0])
+            let l = c.logits(c.features(xs.map(\.pair))).crossEntropy(targets: [0])
             let n = Autograd.recordedNodes - n0
             l.backward()
             for p in m.namedParameters.map(\.1) + [c.head, c.headBias] { p.zeroGrad() }

@@ -1,12 +1,12 @@
 /// Writes `v` to `p[i]`, or adds it when `accumulate` (the gradient buffer already holds values).
 @inline(__always)
-func put(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ v: Float, _ accumulate: Bool) {
+public func put(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ v: Float, _ accumulate: Bool) {
     if accumulate { p[i] += v } else { p[i] = v }
 }
 
 /// Column sums of a `rows × cols` row-major matrix, written to or added into `dst[cols]`.
 /// Parallel over columns: each output is summed over rows in order, for any thread count.
-func columnSums(_ src: UnsafePointer<Float>, rows: Int, cols: Int,
+public func columnSums(_ src: UnsafePointer<Float>, rows: Int, cols: Int,
                 into dst: UnsafeMutablePointer<Float>, accumulate: Bool) {
     Parallel.forRanges(cols, grain: max(16, 4096 / max(1, rows))) { r in
         let width = r.count

@@ -41,6 +41,27 @@ public protocol Optimizer: AnyObject {
     var parameters: [Tensor] { get }
 }
 
+/// An optimizer whose per-parameter state can be saved and restored exactly (checkpoints store
+/// each state tensor as `<name>.<parameter>`, e.g. `m.transformer.wte.weight`).
+public protocol StatefulOptimizer: Optimizer {
+    /// Names of the per-parameter state tensors, in order (`m`, `v` for AdamW).
+    var stateNames: [String] { get }
+    /// The state tensors of `p`, in ``stateNames`` order (nil before its first update, or frozen).
+    func stateTensors(of p: Tensor) -> [Storage]?
+    /// Replaces the step count and the per-parameter states.
+    func restoreState(step: Int, states: [(parameter: Tensor, tensors: [[Float]])])
+}
+
+extension StatefulOptimizer {
+    /// Copies `values` into fresh storage (restore helpers).
+    static func storage(_ values: [Float], for p: Tensor) -> Storage {
+        check(values.count == p.count, "\(Self.self).restoreState: state size does not match \(p.name)")
+        let s = Storage(count: p.count)
+        values.withUnsafeBufferPointer { s.pointer.update(from: $0.baseAddress!, count: values.count) }
+        return s
+    }
+}
+
 extension Optimizer {
     /// Drops every parameter's gradient (the next backward writes fresh ones).
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
@@ -53,7 +74,7 @@ extension Optimizer {
 /// `p ← p − lr·m̂/(√v̂ + ε)` with bias-corrected `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`.
 ///
 /// Moments exist only for trainable parameters, allocated at their first update.
-public final class AdamW: Optimizer {
+public final class AdamW: StatefulOptimizer {
     public var groups: [ParameterGroup]
     public var learningRate: Float
     public var beta1: Float
@@ -122,19 +143,27 @@ public final class AdamW: Optimizer {
 
     /// The moments of `p`, if it has any.
     public func state(of p: Tensor) -> (m: Storage, v: Storage)? { moments[ObjectIdentifier(p)] }
+
+    public var stateNames: [String] { ["m", "v"] }
+
+    public func stateTensors(of p: Tensor) -> [Storage]? { state(of: p).map { [$0.m, $0.v] } }
+
+    public func restoreState(step: Int, states: [(parameter: Tensor, tensors: [[Float]])]) {
+        restore(step: step, states: states.map { ($0.parameter, $0.tensors[0], $0.tensors[1]) })
+    }
 }
 
 // MARK: - SGD
 
 /// Stochastic gradient descent with momentum, as `torch.optim.SGD`:
 /// `g ← g + wd·p`; `b ← μ·b + g` (b₀ = g); `p ← p − lr·(nesterov ? g + μ·b : b)`.
-public final class SGD: Optimizer {
+public final class SGD: StatefulOptimizer {
     public var groups: [ParameterGroup]
     public var learningRate: Float
     public var momentum: Float
     public var nesterov: Bool
-    public private(set) var stepCount = 0
-    public private(set) var buffers: [ObjectIdentifier: Storage] = [:]
+    public internal(set) var stepCount = 0
+    public internal(set) var buffers: [ObjectIdentifier: Storage] = [:]
 
     public init(groups: [ParameterGroup], learningRate: Float, momentum: Float = 0, nesterov: Bool = false) {
         self.groups = groups
@@ -176,6 +205,18 @@ public final class SGD: Optimizer {
                 }
             }
         }
+    }
+}
+
+extension SGD {
+    public var stateNames: [String] { ["momentum"] }
+
+    public func stateTensors(of p: Tensor) -> [Storage]? { buffers[ObjectIdentifier(p)].map { [$0] } }
+
+    public func restoreState(step: Int, states: [(parameter: Tensor, tensors: [[Float]])]) {
+        stepCount = step
+        buffers = [:]
+        for s in states { buffers[ObjectIdentifier(s.parameter)] = Self.storage(s.tensors[0], for: s.parameter) }
     }
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 import TLLMCore
-import TLLMTraining
+import TLLMData
 
 /// The downstream classification tasks of the transfer experiments (`tllm eval build-tasks`):
 /// JSONL lines `{text, text_b?, label}` in fixed train / validation / test splits.

@@ -1,6 +1,6 @@
 import Foundation
 import TLLMCore
-import TLLMTraining
+import TLLMData
 
 /// Builds the tasks shipped in `evals/` (`tllm eval build-tasks`), deterministically from fixed
 /// seeds and the bundled corpora.

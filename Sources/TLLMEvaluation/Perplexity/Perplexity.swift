@@ -27,17 +27,16 @@ public enum Perplexity {
     }
 
     /// Scores `text` with windows of `window` tokens (default: the model's context), `batch` windows at a time.
-    public static func evaluate(model: GPTModel, tokenizer: Tokenizer, text: [UInt8], window: Int? = nil, batch: Int = 8,
+    public static func evaluate(model: any LanguageModel, tokenizer: Tokenizer, text: [UInt8], window: Int? = nil, batch: Int = 8,
                                 progress: ((Int, Int) -> Void)? = nil) -> Result {
-        let T = min(window ?? model.config.context, model.config.context)
+        let T = min(window ?? model.contextLength, model.contextLength)
         let ids = tokenizer.encode(bytes: text)
         let stream = [tokenizer.specialID("<|endoftext|>") ?? ids.first ?? 0] + ids
         let predicted = stream.count - 1
         let windows = (predicted + T - 1) / T
         var nats = 0.0
         Autograd.withNoGrad {
-            var none: RandomGenerator? = nil
-            var w = 0
+                var w = 0
             while w < windows {
                 let nb = min(batch, windows - w)
                 var x = [Int32](repeating: 0, count: nb * T), y = [Int32](repeating: -100, count: nb * T)
@@ -47,7 +46,7 @@ public enum Perplexity {
                     for i in 0..<n { x[b * T + i] = stream[s + i]; y[b * T + i] = stream[s + i + 1] }
                 }
                 let valid = y.filter { $0 != -100 }.count
-                let l = model.loss(x, targets: y, batch: nb, length: T, dropout: &none)
+                let l = model.loss(x, targets: y, batch: nb, length: T)
                 nats += Double(l.item) * Double(valid)
                 w += nb
                 progress?(w, windows)

@@ -3,21 +3,21 @@ import TLLMCore
 import TLLMModels
 import TLLMTokenizer
 
-/// Scores requests against a causal model: log-likelihoods of continuations (batched by length)
-/// and greedy generation with the KV cache.
+/// Scores requests against any causal ``LanguageModel``: log-likelihoods of continuations
+/// (batched by length) and greedy generation with the model's KV cache.
 public final class Scorer {
-    public let model: GPTModel
+    public let model: any LanguageModel
     public let tokenizer: Tokenizer
     public var batch = 8
     let generator: Generator
 
-    public init(model: GPTModel, tokenizer: Tokenizer) {
+    public init(model: any LanguageModel, tokenizer: Tokenizer) {
         self.model = model
         self.tokenizer = tokenizer
         generator = Generator(model: model)
     }
 
-    public var context: Int { model.config.context }
+    public var context: Int { model.contextLength }
 
     /// One log-likelihood request.
     public struct Request {
@@ -71,7 +71,7 @@ public final class Scorer {
                     for pos in starts[i]..<inputs[i].count { positions.append(Int32(b * L + pos - 1)) }
                 }
                 let logits = model.logits(x, batch: group.count, length: L, at: positions)   // [P, V]
-                let V = model.config.vocabSize
+                let V = model.vocabularySize
                 for (b, i) in group.enumerated() {
                     let seq = inputs[i]
                     var ll = 0.0, greedy = true, per: [Double] = []

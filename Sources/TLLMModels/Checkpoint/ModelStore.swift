@@ -1,22 +1,31 @@
 import Foundation
 import TLLMCore
+import TLLMTokenizer
 
 /// Model files: `model.safetensors` (float32 tensors named as `namedParameters`, PyTorch layout) and
 /// `config.json` (the architecture, plus `parameters` / `non_embedding_parameters`).
 ///
 /// The safetensors metadata carries `tllm_checksum`, a 64-bit hash of all tensor data, so a
 /// corrupted file is detected on load, not used.
+/// A model's configuration as `config.json` stores it, with the parameter counts beside it.
+public protocol ModelDescription: Codable {
+    var parameters: Int { get }
+    var nonEmbeddingParameters: Int { get }
+}
+
+extension ModelConfig: ModelDescription {}
+
 public enum ModelStore {
     /// `config.json`: the architecture and the parameter counts scripts read.
-    public struct ConfigFile: Codable {
-        public var model: ModelConfig
+    public struct ConfigFile<Model: ModelDescription>: Codable {
+        public var model: Model
         public var parameters: Int
         public var nonEmbeddingParameters: Int
         public var format: String = "tllm-model-v1"
         enum CodingKeys: String, CodingKey {
             case model, parameters, nonEmbeddingParameters = "non_embedding_parameters", format
         }
-        public init(model: ModelConfig) {
+        public init(model: Model) {
             self.model = model
             parameters = model.parameters
             nonEmbeddingParameters = model.nonEmbeddingParameters
@@ -42,7 +51,7 @@ public enum ModelStore {
     }
 
     /// Writes `model.safetensors` and `config.json` into `dir` (each atomically).
-    public static func save(_ named: [(String, Tensor)], config: ModelConfig, to dir: URL, metadata: [String: String] = [:]) throws {
+    public static func save<C: ModelDescription>(_ named: [(String, Tensor)], config: C, to dir: URL, metadata: [String: String] = [:]) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var meta = metadata
         meta["format"] = "pt"
@@ -53,7 +62,7 @@ public enum ModelStore {
         try writeConfig(config, to: dir)
     }
 
-    public static func writeConfig(_ config: ModelConfig, to dir: URL) throws {
+    public static func writeConfig<C: ModelDescription>(_ config: C, to dir: URL) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(ConfigFile(model: config)), to: dir.appendingPathComponent("config.json"))
@@ -79,7 +88,7 @@ public enum ModelStore {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw TLLMError("cannot read", file: url.path) }
         _ = try JSONParser.parse([UInt8](data), path: url.path)  // syntax errors with line and column
         do {
-            let c = try JSONDecoder().decode(ConfigFile.self, from: data).model
+            let c = try JSONDecoder().decode(ConfigFile<ModelConfig>.self, from: data).model
             do { try c.validate() } catch let e as TLLMError { throw TLLMError(e.message, file: url.path) }
             return c
         } catch let e as DecodingError {
@@ -122,27 +131,51 @@ public enum ModelStore {
         }
     }
 
-    /// Loads a BERT-style encoder from a model directory (or a run folder's checkpoint).
-    public static func loadBERT(_ dir: URL) throws -> BERTModel {
+    /// The model in a directory or run folder: its config, a model of its architecture with the
+    /// saved weights, and the folder the files are in.
+    public static func load(_ dir: URL) throws -> (model: Module, config: ModelConfig, directory: URL) {
         let d = try resolve(dir)
         let c = try readConfig(d)
-        guard c.architecture == .bert else {
-            throw TLLMError("this is a \(c.architecture.rawValue) model; this needs a BERT (masked-LM) model", file: d.appendingPathComponent("config.json").path)
-        }
-        let m = try BERTModel(config: c, seed: 0)
+        let m = try ModelRegistry.make(c, seed: 0)
         try loadWeights(into: m.namedParameters, from: d)
-        return m
+        return (m, c, d)
+    }
+
+    /// The model in `dir` as a `M` (an error names what the command needs otherwise).
+    public static func load<M: Module>(_ dir: URL, as: M.Type, needing what: String) throws -> M {
+        let (m, c, d) = try load(dir)
+        guard let typed = m as? M else {
+            throw TLLMError("this is a \(c.architecture) model; this command needs \(what)", file: d.appendingPathComponent("config.json").path)
+        }
+        return typed
+    }
+
+    /// Loads a BERT-style encoder from a model directory (or a run folder's checkpoint).
+    public static func loadBERT(_ dir: URL) throws -> BERTModel {
+        try load(dir, as: BERTModel.self, needing: "a BERT (masked-LM) model")
     }
 
     /// Loads a GPT from a model directory (or a run folder's checkpoint).
     public static func loadGPT(_ dir: URL) throws -> GPTModel {
-        let d = try resolve(dir)
-        let c = try readConfig(d)
-        guard c.architecture == .gpt else {
-            throw TLLMError("this is a \(c.architecture.rawValue) model; this command needs a GPT (causal) model", file: d.appendingPathComponent("config.json").path)
+        try load(dir, as: GPTModel.self, needing: "a GPT (causal) model")
+    }
+
+    /// The tokenizer of a model folder: `tokenizer.json` beside the weights, else `vocabulary`
+    /// (or the default); it must match the model's vocabulary size.
+    public static func tokenizer(for dir: URL, vocabularySize: Int, vocabulary: String? = nil) throws -> Tokenizer {
+        let path = dir.appendingPathComponent("tokenizer.json")
+        let tok: Tokenizer
+        if let vocabulary {
+            tok = try VocabularyFiles.load(vocabulary)
+        } else if FileManager.default.fileExists(atPath: path.path) {
+            tok = try VocabularyFiles.readJSON(path)
+        } else {
+            tok = try VocabularyFiles.load(nil)
         }
-        let m = try GPTModel(config: c, seed: 0)
-        try loadWeights(into: m.namedParameters, from: d)
-        return m
+        guard tok.vocabularySize == vocabularySize else {
+            throw TLLMError("vocabulary \(tok.name) has \(tok.vocabularySize) tokens but the model was trained with \(vocabularySize) (wrong vocabulary)",
+                            file: dir.path)
+        }
+        return tok
     }
 }

@@ -7,10 +7,22 @@ import TLLMCore
 /// tied to the token embedding. `norm: rmsnorm`, `activation: swiglu` and `positions: rope` build
 /// Llama-style blocks from the same parts.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    public enum Architecture: String, Codable, Sendable { case gpt, bert }
-    public enum Norm: String, Codable, Sendable { case layernorm, rmsnorm }
-    public enum Activation: String, Codable, Sendable { case gelu, swiglu }
-    public enum Positions: String, Codable, Sendable { case learned, rope }
+    /// The model family, as `config.json` names it. An architecture is declared in its own file
+    /// (`extension ModelConfig.Architecture { static let name = … }`) and registered in
+    /// ``ModelRegistry``.
+    public struct Architecture: RawRepresentable, Codable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(_ name: String) { rawValue = name }
+        public var description: String { rawValue }
+        /// A causal decoder (GPT-2, or Llama-style with RMSNorm / SwiGLU / RoPE / GQA).
+        public static let gpt = Architecture("gpt")
+        /// A bidirectional encoder with masked-LM and NSP heads.
+        public static let bert = Architecture("bert")
+    }
+    public enum Norm: String, Codable, Sendable, CaseIterable { case layernorm, rmsnorm }
+    public typealias Activation = MLP.Activation
+    public enum Positions: String, Codable, Sendable, CaseIterable { case learned, rope }
 
     public var architecture: Architecture = .gpt
     public var vocabSize: Int
@@ -19,6 +31,13 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var layers: Int
     public var dModel: Int
     public var heads: Int
+    /// Key/value heads (grouped-query attention when fewer than `heads`; `heads` divides by it).
+    /// Follows `heads` unless set to something else.
+    public var kvHeads: Int {
+        get { groupedKVHeads ?? heads }
+        set { groupedKVHeads = newValue == heads ? nil : newValue }
+    }
+    var groupedKVHeads: Int?
     /// MLP hidden width (4·d for GELU; about 8/3·d, a multiple of 64, for SwiGLU).
     public var mlpHidden: Int
     public var norm: Norm = .layernorm
@@ -29,13 +48,68 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var dropout: Float = 0
     public var normEps: Float = 1e-5
     public var ropeBase: Float = 10_000
+    /// Which coordinates RoPE rotates together (`half`: GPT-NeoX / HF; `interleaved`: GGUF Llama).
+    public var ropeStyle: RotaryStyle = .halfSplit
+    /// Blocks without their MLP sub-layer (attention-only transformers, for in-context-learning studies).
+    public var attentionOnly = false
+    /// The output layer is the token embedding (GPT-2, SmolLM2); otherwise a separate `lm_head`.
+    public var tiedEmbeddings = true
     /// BERT: number of segment (token type) embeddings; 0 for GPT.
     public var segments: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case architecture, vocabSize = "vocab_size", context, layers, dModel = "d_model", heads
         case mlpHidden = "mlp_hidden", norm, activation, positions, bias, dropout, normEps = "norm_eps"
-        case ropeBase = "rope_base", segments
+        case ropeBase = "rope_base", segments, kvHeads = "kv_heads", ropeStyle = "rope_style"
+        case attentionOnly = "attention_only", tiedEmbeddings = "tied_embeddings"
+    }
+
+    /// Fields added after the first release are optional in the file (older configs load as
+    /// before) and written only when they differ from their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(Architecture.self, forKey: .architecture)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        context = try c.decode(Int.self, forKey: .context)
+        layers = try c.decode(Int.self, forKey: .layers)
+        dModel = try c.decode(Int.self, forKey: .dModel)
+        heads = try c.decode(Int.self, forKey: .heads)
+        groupedKVHeads = try c.decodeIfPresent(Int.self, forKey: .kvHeads)
+        mlpHidden = try c.decode(Int.self, forKey: .mlpHidden)
+        norm = try c.decode(Norm.self, forKey: .norm)
+        activation = try c.decode(Activation.self, forKey: .activation)
+        positions = try c.decode(Positions.self, forKey: .positions)
+        bias = try c.decode(Bool.self, forKey: .bias)
+        dropout = try c.decode(Float.self, forKey: .dropout)
+        normEps = try c.decode(Float.self, forKey: .normEps)
+        ropeBase = try c.decode(Float.self, forKey: .ropeBase)
+        segments = try c.decode(Int.self, forKey: .segments)
+        ropeStyle = try c.decodeIfPresent(RotaryStyle.self, forKey: .ropeStyle) ?? .halfSplit
+        attentionOnly = try c.decodeIfPresent(Bool.self, forKey: .attentionOnly) ?? false
+        tiedEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? true
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(architecture, forKey: .architecture)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(context, forKey: .context)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(dModel, forKey: .dModel)
+        try c.encode(heads, forKey: .heads)
+        if kvHeads != heads { try c.encode(kvHeads, forKey: .kvHeads) }
+        try c.encode(mlpHidden, forKey: .mlpHidden)
+        try c.encode(norm, forKey: .norm)
+        try c.encode(activation, forKey: .activation)
+        try c.encode(positions, forKey: .positions)
+        try c.encode(bias, forKey: .bias)
+        try c.encode(dropout, forKey: .dropout)
+        try c.encode(normEps, forKey: .normEps)
+        try c.encode(ropeBase, forKey: .ropeBase)
+        try c.encode(segments, forKey: .segments)
+        if ropeStyle != .halfSplit { try c.encode(ropeStyle, forKey: .ropeStyle) }
+        if attentionOnly { try c.encode(attentionOnly, forKey: .attentionOnly) }
+        if !tiedEmbeddings { try c.encode(tiedEmbeddings, forKey: .tiedEmbeddings) }
     }
 
     public init(architecture: Architecture = .gpt, vocabSize: Int, context: Int, layers: Int, dModel: Int, heads: Int,
@@ -64,10 +138,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Checks the configuration; the message says which field is wrong.
     public func validate() throws {
         func fail(_ s: String) -> TLLMError { TLLMError("invalid model config: \(s)") }
+        guard ModelRegistry.isRegistered(architecture) else {
+            throw fail("unknown architecture '\(architecture)' (known: \(ModelRegistry.architectures.map(\.rawValue).joined(separator: ", ")))")
+        }
         guard vocabSize > 0 else { throw fail("vocab_size must be positive") }
         guard context > 0 else { throw fail("context must be positive") }
         guard layers >= 0 else { throw fail("layers must be ≥ 0") }
         guard dModel > 0, heads > 0, dModel % heads == 0 else { throw fail("d_model \(dModel) must be a positive multiple of heads \(heads)") }
+        guard kvHeads >= 1, heads % kvHeads == 0 else { throw fail("heads \(heads) must be a multiple of kv_heads \(kvHeads)") }
         guard positions != .rope || headDim % 2 == 0 else { throw fail("rope needs an even head size") }
         guard mlpHidden > 0 else { throw fail("mlp_hidden must be positive") }
         guard dropout >= 0 && dropout < 1 else { throw fail("dropout must be in [0, 1)") }
@@ -80,7 +158,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         let d = dModel, h = mlpHidden
         let b = bias ? 1 : 0
         let normP = (norm == .layernorm && bias) ? 2 * d : d
-        let attn = 3 * d * d + b * 3 * d + d * d + b * d
+        let qkv = (heads + 2 * kvHeads) * headDim
+        let attn = qkv * d + b * qkv + d * d + b * d
+        if attentionOnly { return normP + attn }
         let mlp = activation == .gelu ? (d * h + b * h + h * d + b * d) : (3 * d * h + b * (2 * h + d))
         return 2 * normP + attn + mlp
     }
@@ -94,6 +174,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var parameters: Int {
         let normP = (norm == .layernorm && bias) ? 2 * dModel : dModel
         var n = tokenEmbeddingParameters + positionEmbeddingParameters + layers * blockParameters + normP
+        if !tiedEmbeddings { n += vocabSize * dModel }
         n += segments * dModel
         if architecture == .bert {
             // MLM head transform (dense + norm) and output bias; pooler + NSP classifier.

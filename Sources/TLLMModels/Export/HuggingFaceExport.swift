@@ -10,7 +10,8 @@ import TLLMTokenizer
 public enum HuggingFaceExport {
     public static func export(model: GPTModel, tokenizer: Tokenizer, to out: URL) throws {
         let c = model.config
-        guard c.architecture == .gpt, c.norm == .layernorm, c.activation == .gelu, c.positions == .learned, c.bias else {
+        guard c.architecture == .gpt, c.norm == .layernorm, c.activation == .gelu, c.positions == .learned, c.bias,
+              c.kvHeads == c.heads, !c.attentionOnly, c.tiedEmbeddings else {
             throw TLLMError("HuggingFace GPT-2 export needs a GPT-2-style model (layernorm, gelu, learned positions, biases)")
         }
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)

@@ -1,111 +1,87 @@
 import TLLMCore
 
-/// A GPT-style decoder (GPT-2 by default):
+/// A GPT-style decoder (GPT-2 by default; Llama-style with RMSNorm, SwiGLU, RoPE, GQA):
 ///
-///     ids ─ wte ─(+ wpe)─ dropout ─ [block × L] ─ ln_f ─ ·wteᵀ ─► logits
+///     ids ─ wte ─(+ wpe)─ dropout ─ [block × L] ─ ln_f ─ ·wteᵀ (or lm_head) ─► logits
 ///
 /// Parameter names follow nanoGPT / HuggingFace GPT-2 (`transformer.h.0.attn.c_attn.weight`, …),
-/// with weights in PyTorch `nn.Linear` layout `[out, in]`; the output layer is the token
-/// embedding (tied), stored once.
-public final class GPTModel: LanguageModel {
+/// with weights in PyTorch `nn.Linear` layout `[out, in]`; with tied embeddings (the default) the
+/// output layer is the token embedding, stored once.
+public final class GPTModel: Module, ConfigurableModule {
     public let config: ModelConfig
-    public let tokenEmbedding: Tensor        // [V, d]  transformer.wte.weight
-    public let positionEmbedding: Tensor?    // [T, d]  transformer.wpe.weight
-    public let blocks: [TransformerBlock]
-    public let finalNormWeight: Tensor       // [d]     transformer.ln_f.weight
-    public let finalNormBias: Tensor?        // [d]     transformer.ln_f.bias
+    @ModuleInfo(key: "transformer.wte") public var tokenEmbedding: Embedding         // [V, d]
+    @ModuleInfo(key: "transformer.wpe") public var positionEmbedding: Embedding?     // [T, d]
+    @ModuleInfo(key: "transformer.h") public var blocks: [TransformerBlock]
+    @ModuleInfo(key: "transformer.ln_f") public var finalNorm: any NormLayer         // [d]
+    @ModuleInfo(key: "lm_head") public var outputHead: Linear?                       // [V, d], untied only
+
+    public var configuration: ModelConfig { config }
 
     /// A freshly initialised model (GPT-2 initialisation from `seed`).
-    public init(config c: ModelConfig, seed: UInt64) throws {
+    public init(configuration c: ModelConfig, seed: UInt64) throws {
         try c.validate()
         config = c
+        super.init()
         var rng = RandomGenerator(seed: seed, stream: RandomGenerator.streamID("init"))
-        tokenEmbedding = Tensor.randn([c.vocabSize, c.dModel], std: 0.02, rng: &rng, requiresGrad: true)
-        positionEmbedding = c.positions == .learned
-            ? Tensor.randn([c.context, c.dModel], std: 0.02, rng: &rng, requiresGrad: true) : nil
-        var bs: [TransformerBlock] = []
-        for _ in 0..<c.layers { bs.append(TransformerBlock(config: c, rng: &rng)) }
-        blocks = bs
-        finalNormWeight = Tensor(shape: [c.dModel], repeating: 1, requiresGrad: true)
-        finalNormBias = c.norm == .layernorm && c.bias ? Tensor(shape: [c.dModel], repeating: 0, requiresGrad: true) : nil
-        for (name, t) in namedParameters { t.name = name }
+        tokenEmbedding = Embedding(c.vocabSize, c.dModel, rng: &rng)
+        positionEmbedding = c.positions == .learned ? Embedding(c.context, c.dModel, rng: &rng) : nil
+        blocks = (0..<c.layers).map { _ in TransformerBlock(config: c, rng: &rng) }
+        finalNorm = c.makeNorm()
+        outputHead = c.tiedEmbeddings ? nil : Linear(c.dModel, c.vocabSize, bias: false, rng: &rng)
+        nameParameters()
     }
 
-    /// A replica over the same weights (shared storage) with its own gradients, for a
-    /// data-parallel worker; `requiresGrad` is copied, so frozen stays frozen.
-    public init(sharing o: GPTModel) {
-        func share(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, storage: t.storage, requiresGrad: t.requiresGrad) }
-        config = o.config
-        tokenEmbedding = share(o.tokenEmbedding)
-        positionEmbedding = o.positionEmbedding.map(share)
-        blocks = o.blocks.map { TransformerBlock(sharing: $0) }
-        finalNormWeight = share(o.finalNormWeight)
-        finalNormBias = o.finalNormBias.map(share)
+    public convenience init(config: ModelConfig, seed: UInt64) throws {
+        try self.init(configuration: config, seed: seed)
     }
 
-    /// Every parameter with its checkpoint name, in a fixed order.
-    public var namedParameters: [(String, Tensor)] {
-        var p: [(String, Tensor)] = [("transformer.wte.weight", tokenEmbedding)]
-        if let positionEmbedding { p.append(("transformer.wpe.weight", positionEmbedding)) }
-        for (i, b) in blocks.enumerated() { p += b.namedParameters.map { ("transformer.h.\(i).\($0.0)", $0.1) } }
-        p.append(("transformer.ln_f.weight", finalNormWeight))
-        if let finalNormBias { p.append(("transformer.ln_f.bias", finalNormBias)) }
-        return p
-    }
+    /// The output projection `[V, d]`: the token embedding when tied.
+    public var outputWeight: Tensor { outputHead?.weight ?? tokenEmbedding.weight }
 
     /// Hidden states after the final norm: `[B·T, d]` for `ids` of `B` sequences of `T` tokens.
     /// With `upTo` blocks, stops after that many blocks (features for probes) and skips `ln_f`.
-    public func hidden(_ ids: [Int32], batch B: Int, length T: Int, dropout: inout RandomGenerator?,
+    public func hidden(_ ids: [Int32], batch B: Int, length T: Int, context: ForwardContext = .inference,
                        upTo: Int? = nil) -> Tensor {
         check(ids.count == B * T, "GPT: \(ids.count) ids for batch \(B) × length \(T)")
         check(T <= config.context, "GPT: length \(T) exceeds the context \(config.context)")
-        var x = tokenEmbedding.gatherRows(ids)                                                   // [B·T, d]
+        let d = config.dModel
+        var x = tokenEmbedding(ids)                                                           // [B·T, d]
         if let positionEmbedding {
-            let pos = positionEmbedding.gatherRows((0..<Int32(T)).map { $0 })                    // [T, d]
-            x = (x.reshaped([B, T, config.dModel]) + pos).reshaped([B * T, config.dModel])
+            x = (x.reshaped([B, T, d]) + positionEmbedding.positions(T)).reshaped([B * T, d])  // + [T, d]
         }
-        if config.dropout > 0, dropout != nil { x = x.dropout(config.dropout, rng: &dropout!) }
+        x = context.dropout(x, config.dropout)
         let n = upTo ?? blocks.count
-        for b in blocks.prefix(n) { x = b.forward(x, batch: B, length: T, mask: .causal, dropout: &dropout) }
+        for b in blocks.prefix(n) { x = b(x, batch: B, length: T, mask: .causal, context: context) }
         if upTo != nil && n < blocks.count { return x }
-        return config.norm == .layernorm
-            ? x.layerNorm(gamma: finalNormWeight, beta: finalNormBias, eps: config.normEps)
-            : x.rmsNorm(gamma: finalNormWeight, eps: config.normEps)
+        return finalNorm(x)                                                                   // [B·T, d]
     }
 
     /// Next-token logits `[B·T, V]`.
-    public func logits(_ ids: [Int32], batch B: Int, length T: Int, dropout: inout RandomGenerator?) -> Tensor {
-        hidden(ids, batch: B, length: T, dropout: &dropout).linear(tokenEmbedding)
+    public func logits(_ ids: [Int32], batch B: Int, length T: Int, context: ForwardContext = .inference) -> Tensor {
+        hidden(ids, batch: B, length: T, context: context).linear(outputWeight)
     }
+
+    /// Mean next-token cross-entropy of `targets` (−100 = ignored) given `ids`.
+    public func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int, context: ForwardContext) -> Tensor {
+        logits(ids, batch: B, length: T, context: context).crossEntropy(targets: targets)
+    }
+}
+
+// MARK: - LanguageModel
+
+extension GPTModel: LanguageModel {
+    public var vocabularySize: Int { config.vocabSize }
+    public var contextLength: Int { config.context }
 
     /// Next-token logits `[positions.count, V]` at flat `positions` of the `B·T` grid only (scoring
     /// needs a handful of positions per sequence; this skips the LM head everywhere else).
     public func logits(_ ids: [Int32], batch B: Int, length T: Int, at positions: [Int32]) -> Tensor {
-        var none: RandomGenerator? = nil
-        return hidden(ids, batch: B, length: T, dropout: &none).gatherRows(positions).linear(tokenEmbedding)
+        hidden(ids, batch: B, length: T).gatherRows(positions).linear(outputWeight)
     }
 
-    /// Mean next-token cross-entropy of `targets` (−100 = ignored) given `ids`.
-    public func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int, dropout: inout RandomGenerator?) -> Tensor {
-        logits(ids, batch: B, length: T, dropout: &dropout).crossEntropy(targets: targets)
+    public func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int) -> Tensor {
+        loss(ids, targets: targets, batch: B, length: T, context: .inference)
     }
-}
 
-/// What trainers and evaluators need from a causal language model.
-public protocol LanguageModel: AnyObject {
-    var config: ModelConfig { get }
-    var namedParameters: [(String, Tensor)] { get }
-    func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int, dropout: inout RandomGenerator?) -> Tensor
-    func logits(_ ids: [Int32], batch B: Int, length T: Int, dropout: inout RandomGenerator?) -> Tensor
-}
-
-extension LanguageModel {
-    /// The parameters alone.
-    public var parameters: [Tensor] { namedParameters.map(\.1) }
-
-    /// AdamW groups: decay on matrices (rank ≥ 2, embeddings included as in nanoGPT), none on
-    /// norms and biases.
-    public func parameterGroups(weightDecay: Float) -> [ParameterGroup] {
-        ParameterGroup.standard(parameters, weightDecay: weightDecay)
-    }
+    public func makeDecoder() -> any IncrementalDecoder { GPTDecoder(model: self) }
 }

@@ -1,134 +1,24 @@
-import CBLAS
 import TLLMCore
 
-/// Incremental decoding with a key/value cache: each new token costs one pass through the blocks
-/// for that token only; the prefix is never recomputed. Buffers are allocated once per generator.
-///
-/// Every product is BLAS: sgemm for the prompt (many rows), sgemv for single tokens.
+/// Text generation from any ``LanguageModel``: feeds the prompt once, then samples one token at a
+/// time from its incremental decoder (key/value cache). When the context fills, the cache is
+/// rebuilt from the last half of the context.
 public final class Generator {
-    public let model: GPTModel
-    let c: ModelConfig
-    /// Keys and values per layer: `[context, d]` each.
-    let keys: [Storage], values: [Storage]
-    /// Tokens currently in the cache.
-    public private(set) var length = 0
-    // Scratch, sized for a whole context of rows.
-    let x: Storage, h: Storage, qkv: Storage, att: Storage, mlp: Storage, up: Storage, scores: Storage
+    public let decoder: any IncrementalDecoder
+
+    public init(model: any LanguageModel) { decoder = model.makeDecoder() }
+    public init(decoder: any IncrementalDecoder) { self.decoder = decoder }
+
     /// Logits of the last token fed: `[vocab]`.
-    public let logits: Storage
-    let rope: RotaryTable?
-
-    public init(model: GPTModel) {
-        self.model = model
-        c = model.config
-        let T = c.context, d = c.dModel
-        keys = (0..<c.layers).map { _ in Storage(count: T * d) }
-        values = (0..<c.layers).map { _ in Storage(count: T * d) }
-        x = Storage(count: T * d); h = Storage(count: T * d); qkv = Storage(count: T * 3 * d); att = Storage(count: T * d)
-        mlp = Storage(count: T * c.mlpHidden); up = Storage(count: T * c.mlpHidden)
-        scores = Storage(count: T * T)
-        logits = Storage(count: c.vocabSize)
-        rope = c.positions == .rope ? RotaryTable(positions: T, halfDim: c.headDim / 2, base: c.ropeBase) : nil
-    }
-
-    /// Empties the cache.
-    public func reset() { length = 0 }
-
+    public var logits: UnsafeMutablePointer<Float> { decoder.logits }
+    /// Tokens currently in the cache.
+    public var length: Int { decoder.length }
     /// How many more tokens fit.
-    public var remaining: Int { c.context - length }
-
-    /// Feeds `tokens` (appended after the cached ones) and leaves the logits of the last one in
-    /// ``logits``. Needs `tokens.count ≤ remaining`.
-    public func feed(_ tokens: [Int32]) {
-        let m = tokens.count
-        precondition(m > 0 && m <= remaining, "Generator.feed: \(m) tokens, \(remaining) positions left")
-        let d = c.dModel, H = c.heads, hd = c.headDim, T = c.context, hidden = c.mlpHidden
-        let xp = x.pointer, hp = h.pointer, qp = qkv.pointer, ap = att.pointer, sp = scores.pointer
-        let wte = model.tokenEmbedding.data
-        for (i, t) in tokens.enumerated() {
-            (xp + i * d).update(from: wte + Int(t) * d, count: d)
-            if let wpe = model.positionEmbedding { RowKernels.add(wpe.data + (length + i) * d, into: xp + i * d, count: d) }
-        }
-        let scale = 1 / Float(hd).squareRoot()
-        for (l, b) in model.blocks.enumerated() {
-            // h = norm(x); qkv = h·Wᵀ + b
-            norm(xp, hp, m, b.ln1Weight, b.ln1Bias)
-            if let bias = b.attnBias { RowKernels.fillRows(qp, rows: m, with: bias.data, cols: 3 * d) }
-            RowKernels.linear(hp, rows: m, in: d, weight: b.attnWeight.data, out: 3 * d, into: qp, accumulate: b.attnBias != nil)
-            if let rope { applyRope(qp, rows: m, table: rope) }
-            let K = keys[l].pointer, V = values[l].pointer
-            for i in 0..<m {
-                (K + (length + i) * d).update(from: qp + i * 3 * d + d, count: d)
-                (V + (length + i) * d).update(from: qp + i * 3 * d + 2 * d, count: d)
-            }
-            let L = length + m
-            for hh in 0..<H {
-                let q = qp + hh * hd, kh = K + hh * hd, vh = V + hh * hd
-                // scores[m, L] = scale · q_h · K_hᵀ
-                if m == 1 {
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(L), Int32(hd), scale, kh, Int32(d), q, 1, 0, sp, 1)
-                } else {
-                    GEMM.sgemm(transB: true, m: m, n: L, k: hd, alpha: scale, a: q, lda: 3 * d, b: kh, ldb: d, c: sp, ldc: L)
-                }
-                for i in 0..<m { RowKernels.softmax(sp + i * L, count: L, valid: length + i + 1) }
-                // att_h[m, hd] = scores · V_h
-                if m == 1 {
-                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(L), Int32(hd), 1, vh, Int32(d), sp, 1, 0, ap + hh * hd, 1)
-                } else {
-                    GEMM.sgemm(m: m, n: hd, k: L, a: sp, lda: L, b: vh, ldb: d, c: ap + hh * hd, ldc: d)
-                }
-            }
-            // x += att · Wprojᵀ + b
-            if let bias = b.attnProjBias { for i in 0..<m { RowKernels.add(bias.data, into: xp + i * d, count: d) } }
-            RowKernels.linear(ap, rows: m, in: d, weight: b.attnProjWeight.data, out: d, into: xp, accumulate: true)
-            // MLP
-            norm(xp, hp, m, b.ln2Weight, b.ln2Bias)
-            let mp = mlp.pointer
-            if let bias = b.fcBias { RowKernels.fillRows(mp, rows: m, with: bias.data, cols: hidden) }
-            RowKernels.linear(hp, rows: m, in: d, weight: b.fcWeight.data, out: hidden, into: mp, accumulate: b.fcBias != nil)
-            if c.activation == .gelu {
-                RowKernels.gelu(mp, count: m * hidden)
-            } else {
-                RowKernels.linear(hp, rows: m, in: d, weight: b.upWeight!.data, out: hidden, into: up.pointer, accumulate: false)
-                RowKernels.swiglu(mp, up.pointer, count: m * hidden)
-            }
-            if let bias = b.projBias { for i in 0..<m { RowKernels.add(bias.data, into: xp + i * d, count: d) } }
-            RowKernels.linear(mp, rows: m, in: hidden, weight: b.projWeight.data, out: d, into: xp, accumulate: true)
-        }
-        length += m
-        // Logits of the last row only.
-        let last = xp + (m - 1) * d
-        norm(last, hp, 1, model.finalNormWeight, model.finalNormBias)
-        RowKernels.linear(hp, rows: 1, in: d, weight: wte, out: c.vocabSize, into: logits.pointer, accumulate: false)
-        _ = T
-    }
-
-    @inline(__always)
-    func norm(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ rows: Int, _ g: Tensor, _ b: Tensor?) {
-        if c.norm == .layernorm {
-            RowKernels.layerNorm(src, dst, rows: rows, cols: c.dModel, gamma: g.data, beta: b?.data, eps: c.normEps)
-        } else {
-            RowKernels.rmsNorm(src, dst, rows: rows, cols: c.dModel, gamma: g.data, eps: c.normEps)
-        }
-    }
-
-    func applyRope(_ qp: UnsafeMutablePointer<Float>, rows m: Int, table: RotaryTable) {
-        let d = c.dModel, hd = c.headDim, half = hd / 2
-        for i in 0..<m {
-            let pos = length + i
-            for part in 0..<2 {
-                for hh in 0..<c.heads {
-                    let v = qp + i * 3 * d + part * d + hh * hd
-                    for j in 0..<half {
-                        let cs = table.cos[pos * half + j], sn = table.sin[pos * half + j]
-                        let a = v[j], bb = v[j + half]
-                        v[j] = a * cs - bb * sn
-                        v[j + half] = bb * cs + a * sn
-                    }
-                }
-            }
-        }
-    }
+    public var remaining: Int { decoder.remaining }
+    /// Empties the cache.
+    public func reset() { decoder.reset() }
+    /// Feeds `tokens` after the cached ones (see ``IncrementalDecoder/feed(_:)``).
+    public func feed(_ tokens: [Int32]) { decoder.feed(tokens) }
 }
 
 /// How the next token is chosen from logits.
@@ -192,19 +82,20 @@ extension Generator {
     func generateTokens(prompt: [Int32], maxTokens: Int, options: SamplingOptions, seed: UInt64,
                         stopAt: Set<Int32>, onToken: (Int32) -> Bool) -> [Int32] {
         var rng = RandomGenerator(seed: seed, stream: RandomGenerator.streamID("sample"))
+        let context = decoder.contextLength
         var history = prompt.isEmpty ? [Int32(0)] : prompt
         reset()
-        let start = history.count > c.context ? Array(history.suffix(c.context)) : history
+        let start = history.count > context ? Array(history.suffix(context)) : history
         feed(start)
         var out: [Int32] = []
         for _ in 0..<maxTokens {
-            let t = Sampler.sample(logits.pointer, count: c.vocabSize, options: options, rng: &rng)
+            let t = Sampler.sample(logits, count: decoder.vocabularySize, options: options, rng: &rng)
             out.append(t)
             history.append(t)
             if stopAt.contains(t) || !onToken(t) { break }
             if remaining == 0 {
                 reset()
-                feed(Array(history.suffix(c.context / 2)))
+                feed(Array(history.suffix(context / 2)))
             } else {
                 feed([t])
             }

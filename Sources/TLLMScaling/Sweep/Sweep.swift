@@ -123,7 +123,7 @@ public final class SweepRunner {
     func cellDirectory(_ c: SweepGrid.Cell) -> URL { root.appendingPathComponent("cells").appendingPathComponent(c.id) }
 
     /// The request that trains one cell.
-    func request(_ c: SweepGrid.Cell) -> TrainRequest {
+    public func request(_ c: SweepGrid.Cell) -> TrainRequest {
         var r = TrainRequest()
         r.parameters = c.parameters
         r.sizing = .nonEmbedding

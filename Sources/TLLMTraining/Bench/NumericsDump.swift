@@ -30,9 +30,8 @@ public enum NumericsDump {
             batches.append((x, y))
         }
         try TokenShard.write(all, vocabularySize: config.vocabSize, to: dir.appendingPathComponent("batches.bin"))
-        var none: RandomGenerator? = nil
         // First batch: logits of the first two sequences, loss, every gradient.
-        let logits = model.logits(batches[0].0, batch: batch, length: T, dropout: &none)
+        let logits = model.logits(batches[0].0, batch: batch, length: T, context: .inference)
         let loss = logits.crossEntropy(targets: batches[0].1)
         let firstLoss = loss.item
         let keep = min(2, batch) * T * config.vocabSize
@@ -49,7 +48,7 @@ public enum NumericsDump {
         let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1), learningRate: learningRate, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
         var losses: [Double] = []
         for (x, y) in batches {
-            let l = model.loss(x, targets: y, batch: batch, length: T, dropout: &none)
+            let l = model.loss(x, targets: y, batch: batch, length: T, context: .inference)
             losses.append(Double(l.item))
             l.backward()
             GradientClipping.clip(opt.parameters, maxNorm: 1)

@@ -58,15 +58,15 @@ public enum TrainBenchmark {
             }
             return (x, y)
         }
-        var noDropout: RandomGenerator? = nil
+        let noDropout = ForwardContext.training(rng: nil)
         var losses: [Float] = []
         let dp = (dataParallel ?? DataParallelGPT.worthwhile(config, batch: batch)) ? DataParallelGPT(model: model) : nil
         func step(_ i: Int) {
             let (x, y) = batches[i % batches.count]
             if let dp {
-                losses.append(Float(dp.accumulate(inputs: x, targets: y, batch: batch, length: T, scale: 1, dropout: &noDropout)))
+                losses.append(Float(dp.accumulate(inputs: x, targets: y, batch: batch, length: T, scale: 1, context: noDropout)))
             } else {
-                let loss = model.loss(x, targets: y, batch: batch, length: T, dropout: &noDropout)
+                let loss = model.loss(x, targets: y, batch: batch, length: T, context: noDropout)
                 losses.append(loss.item)
                 loss.backward()
             }

@@ -1,5 +1,6 @@
 import Foundation
 import TLLMCore
+import TLLMData
 import TLLMModels
 import TLLMTokenizer
 
@@ -43,7 +44,7 @@ public final class TransferExperiments {
     }
 
     /// Pretrains (or reuses) a model; returns its run folder.
-    func pretrain(_ name: String, objective: String, nsp: Bool, corpus: String, seed: Int, tokens: Int) throws -> URL {
+    func pretrain(_ name: String, objective: Objective, corpus: String, seed: Int, tokens: Int) throws -> URL {
         let run = work.appendingPathComponent("pretrain").appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: run.appendingPathComponent("summary.json").path),
            let s = try? JSONDecoder().decode(Trainer.Summary.self, from: Data(contentsOf: run.appendingPathComponent("summary.json"))), !s.interrupted {
@@ -51,7 +52,6 @@ public final class TransferExperiments {
         }
         var r = TrainRequest()
         r.objective = objective
-        r.nsp = nsp
         r.layers = settings.layers; r.dModel = settings.dModel; r.heads = settings.heads; r.context = settings.context
         r.vocabulary = settings.vocabulary
         r.corpus = corpus
@@ -64,7 +64,7 @@ public final class TransferExperiments {
         r.options = o
         let resuming = FileManager.default.fileExists(atPath: Checkpoint.directory(run).path)
         if resuming { r.resume = run } else { try? FileManager.default.removeItem(at: run); r.out = run }
-        log("pretraining \(name) (\(objective)\(nsp ? "+nsp" : ""), seed \(seed), \(formatCount(tokens)) tokens on \(corpus))\(resuming ? ", resuming" : "")")
+        log("pretraining \(name) (\(objective.name)\(objective.usesNSP ? "+nsp" : ""), seed \(seed), \(formatCount(tokens)) tokens on \(corpus))\(resuming ? ", resuming" : "")")
         let plan = try LanguageModelTraining.plan(r, log: { _ in })
         let s = try LanguageModelTraining.execute(plan, progress: ProgressDisplay())
         if s.interrupted { throw ExperimentInterrupted() }
@@ -113,7 +113,7 @@ public final class TransferExperiments {
     /// Tables 1, 2 and 4 of the issue: modes per task, per-layer probes, domain adaptation.
     public func runTransfer(output: URL) throws {
         let s = settings
-        let encoder = try pretrain("mlm-s1", objective: "mlm", nsp: false, corpus: "all", seed: 1, tokens: s.pretrainTokens)
+        let encoder = try pretrain("mlm-s1", objective: .masked(nsp: false), corpus: "all", seed: 1, tokens: s.pretrainTokens)
         // 1. Modes per task.
         var csv = "task,mode,seed,test_accuracy,test_macro_f1,best_val_accuracy,trainable_parameters,seconds,ms_per_step,steps,steps_to_scratch_best,majority_baseline\n"
         var md = "## 1. Scratch vs probe vs freeze:K vs full fine-tuning\n\n"
@@ -170,7 +170,7 @@ public final class TransferExperiments {
         try AtomicFile.write(probes, to: output.appendingPathComponent("probes.csv"))
 
         // 4. Domain adaptation: a Shakespeare GPT continued on the Bible vs a GPT trained on the Bible alone.
-        let gpt = try pretrain("clm-shakespeare-s1", objective: "clm", nsp: false, corpus: "shakespeare", seed: 1, tokens: s.pretrainTokens)
+        let gpt = try pretrain("clm-shakespeare-s1", objective: .nextToken, corpus: "shakespeare", seed: 1, tokens: s.pretrainTokens)
         var dom = "tokens,start,seed,val_loss,val_bpb\n"
         md += "\n## 4. Domain adaptation to the Bible\n\nA GPT of the same size pretrained on Shakespeare for \(formatCount(s.pretrainTokens)) tokens, then trained on the KJV for N tokens, against the same architecture trained on the KJV alone for the same N tokens (the same schedule for both: warmup + cosine from lr 1e-3). Validation: held-out books (every tenth). Loss in nats per token (2k vocabulary), mean ± std over \(s.seeds.count) seeds.\n\n| N tokens | from scratch | from Shakespeare | difference |\n|---|---|---|---|\n"
         for n in s.adaptationTokens {
@@ -231,7 +231,7 @@ public final class TransferExperiments {
             var byTask: [String: [Double]] = [:]
             for seed in s.seeds {
                 let name = nsp ? "mlmnsp-s\(seed)" : "mlm-s\(seed)"
-                let run = try pretrain(name, objective: "mlm", nsp: nsp, corpus: "all", seed: seed, tokens: s.pretrainTokens)
+                let run = try pretrain(name, objective: .masked(nsp: nsp), corpus: "all", seed: seed, tokens: s.pretrainTokens)
                 let summary = try JSONDecoder().decode(Trainer.Summary.self, from: Data(contentsOf: run.appendingPathComponent("summary.json")))
                 loss.append(summary.validationLoss ?? .nan)
                 acc.append(summary.extra["mlm_accuracy"] ?? .nan)

@@ -1,30 +1,8 @@
 import Foundation
 import TLLMCore
+import TLLMData
 import TLLMModels
 import TLLMTokenizer
-
-/// A corpus cut into tokenized segments (speeches, verses, paragraphs), split into training and
-/// validation documents — the units BERT's sentence pairs are made of.
-public struct SegmentedCorpus {
-    /// `documents[d][s]` = tokens of segment `s` of document `d`.
-    public var train: [[[Int32]]]
-    public var validation: [[[Int32]]]
-
-    public static func make(_ corpus: Corpus, tokenizer: Tokenizer, validationFraction: Double) -> SegmentedCorpus {
-        let held = Set(corpus.validationIndices(fraction: validationFraction))
-        var texts: [String] = [], owner: [Int] = []
-        for (d, doc) in corpus.documents.enumerated() {
-            for s in doc.segments { texts.append(String(decoding: doc.text[s], as: UTF8.self)); owner.append(d) }
-        }
-        let enc = tokenizer.encodeDocuments(texts)
-        var docs = [[[Int32]]](repeating: [], count: corpus.documents.count)
-        for (i, e) in enc.enumerated() where !e.isEmpty { docs[owner[i]].append(e) }
-        var train: [[[Int32]]] = [], val: [[[Int32]]] = []
-        for (d, segs) in docs.enumerated() where !segs.isEmpty { if held.contains(d) { val.append(segs) } else { train.append(segs) } }
-        if val.isEmpty, let last = train.popLast() { val = [last] }  // a single-document corpus: hold out its last part
-        return SegmentedCorpus(train: train, validation: val)
-    }
-}
 
 /// One encoder batch: ids, segment ids, lengths, MLM targets (−100 = not predicted), NSP labels.
 public struct EncoderBatch {
@@ -158,13 +136,13 @@ public struct MaskedLMBatcher {
 
 /// BERT pretraining: masked-LM loss, plus next-sentence prediction when enabled (loss = MLM + NSP).
 public final class MaskedLMObjective: TrainingObjective {
-    public let model: BERTModel
+    public let bert: BERTModel
     let batcher: MaskedLMBatcher
     let evalBatches: [EncoderBatch]
     let tokenBytes: [Int32]
 
     public init(model: BERTModel, tokenizer: Tokenizer, data: SegmentedCorpus, options: TrainingOptions, nsp: Bool) throws {
-        self.model = model
+        bert = model
         batcher = try MaskedLMBatcher(documents: data.train, tokenizer: tokenizer, batch: options.batch, length: options.context, nsp: nsp)
         let evalSource = data.validation.count >= 2 || !nsp ? data.validation : data.train
         let ev = try MaskedLMBatcher(documents: evalSource, tokenizer: tokenizer, batch: options.batch, length: options.context, nsp: nsp)
@@ -174,67 +152,56 @@ public final class MaskedLMObjective: TrainingObjective {
         tokenBytes = (0..<tokenizer.vocabularySize).map { Int32(tokenizer.bytes(of: Int32($0)).count) }
     }
 
-    public var namedParameters: [(String, Tensor)] { model.namedParameters }
-    public var modelConfig: ModelConfig { model.config }
-    public var metricNames: [String] { batcher.nsp ? ["mlm_accuracy", "nsp_accuracy"] : ["mlm_accuracy"] }
+    public var model: Module { bert }
+    public var modelConfig: ModelConfig { bert.config }
+    public var objective: Objective { .masked(nsp: batcher.nsp) }
+    public var reportedMetrics: [TrainingMetric] { batcher.nsp ? [.mlmAccuracy, .nspAccuracy] : [.mlmAccuracy] }
 
-    /// Loss and statistics of one batch.
-    func loss(_ b: EncoderBatch, dropout: inout RandomGenerator?) -> (Tensor, [String: Double], Double) {
-        let h = model.encode(b.ids, segments: b.segments, lengths: b.lengths, batch: b.batch, length: b.length, dropout: &dropout)
+    /// Loss, statistics and the MLM part of the loss of one batch.
+    func loss(_ b: EncoderBatch, context: ForwardContext) -> (Tensor, MetricValues, Double) {
+        let h = bert.encode(b.ids, segments: b.segments, lengths: b.lengths, batch: b.batch, length: b.length, context: context)
         let pos = b.maskedPositions
         let targets = pos.map { b.targets[Int($0)] }
-        var stats: [String: Double] = [:]
+        var stats = MetricValues()
         guard !pos.isEmpty else { return (Tensor(scalar: 0), stats, 0) }
-        let logits = model.mlmLogits(h, positions: pos)
+        let logits = bert.mlmLogits(h, positions: pos)
         var loss = logits.crossEntropy(targets: targets)
         let mlm = Double(loss.item)
-        stats["mlm_accuracy"] = Self.accuracy(logits, targets)
+        stats[.mlmAccuracy] = Metrics.accuracy(Metrics.argmaxRows(logits), targets.map(Int.init))
         if batcher.nsp {
-            let nl = model.nspLogits(model.pooled(h, batch: b.batch, length: b.length))
+            let nl = bert.nspLogits(bert.pooled(h, batch: b.batch, length: b.length))
             let nspLoss = nl.crossEntropy(targets: b.nextLabels)
-            stats["nsp_accuracy"] = Self.accuracy(nl, b.nextLabels)
-            stats["nsp_loss"] = Double(nspLoss.item)
+            stats[.nspAccuracy] = Metrics.accuracy(Metrics.argmaxRows(nl), b.nextLabels.map(Int.init))
+            stats[.nspLoss] = Double(nspLoss.item)
             loss = loss + nspLoss
         }
         return (loss, stats, mlm)
     }
 
-    static func accuracy(_ logits: Tensor, _ targets: [Int32]) -> Double {
-        let V = logits.lastDim
-        var right = 0
-        for (i, t) in targets.enumerated() {
-            let row = logits.data + i * V
-            var best = 0
-            for j in 1..<V where row[j] > row[best] { best = j }
-            if best == Int(t) { right += 1 }
-        }
-        return Double(right) / Double(max(1, targets.count))
-    }
-
-    public func trainingLoss(data: inout RandomGenerator, dropout: inout RandomGenerator?) -> (loss: Tensor, stats: [String: Double]) {
+    public func trainingLoss(data: inout RandomGenerator, context: ForwardContext) -> (loss: Tensor, stats: MetricValues) {
         let b = batcher.next(&data)
-        let (l, s, _) = loss(b, dropout: &dropout)
+        let (l, s, _) = loss(b, context: context)
         return (l, s)
     }
 
-    public func evaluate() -> [String: Double] {
+    public func evaluate() -> MetricValues {
         var nats = 0.0, count = 0, bytes = 0, accSum = 0.0, nspAcc = 0.0, nspLoss = 0.0
         Autograd.withNoGrad {
-            var none: RandomGenerator? = nil
             for b in evalBatches {
-                let (_, s, mlm) = loss(b, dropout: &none)
+                let (_, s, mlm) = loss(b, context: .inference)
                 let pos = b.maskedPositions
                 nats += mlm * Double(pos.count)
                 count += pos.count
-                accSum += (s["mlm_accuracy"] ?? 0) * Double(pos.count)
+                accSum += (s[.mlmAccuracy] ?? 0) * Double(pos.count)
                 for p in pos { bytes += Int(tokenBytes[Int(b.targets[Int(p)])]) }
-                nspAcc += s["nsp_accuracy"] ?? 0
-                nspLoss += s["nsp_loss"] ?? 0
+                nspAcc += s[.nspAccuracy] ?? 0
+                nspLoss += s[.nspLoss] ?? 0
             }
         }
-        var out: [String: Double] = ["loss": nats / Double(max(1, count)), "perplexity": Foundation.exp(nats / Double(max(1, count))),
-                                     "bpb": nats / Foundation.log(2) / Double(max(1, bytes)), "mlm_accuracy": accSum / Double(max(1, count))]
-        if batcher.nsp { out["nsp_accuracy"] = nspAcc / Double(evalBatches.count); out["nsp_loss"] = nspLoss / Double(evalBatches.count) }
+        let n = Double(max(1, count))
+        var out = MetricValues([.loss: nats / n, .perplexity: Foundation.exp(nats / n),
+                                .bitsPerByte: nats / Foundation.log(2) / Double(max(1, bytes)), .mlmAccuracy: accSum / n])
+        if batcher.nsp { out[.nspAccuracy] = nspAcc / Double(evalBatches.count); out[.nspLoss] = nspLoss / Double(evalBatches.count) }
         return out
     }
 

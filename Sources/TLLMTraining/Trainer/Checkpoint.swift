@@ -15,7 +15,7 @@ public struct TrainerState: Codable, Equatable {
     /// The partial logging window (so that resumed runs log exactly the same rows).
     public var windowLossSum: Double = 0
     public var windowSteps: Int = 0
-    public var windowStats: [String: Double] = [:]
+    public var windowStats = MetricValues()
     /// Masked-LM runs: whether NSP is on.
     public var nsp: Bool = false
     /// Checksums of the two safetensors files, verified on resume.
@@ -42,8 +42,9 @@ public struct TrainerState: Codable, Equatable {
         options = try c.decode(TrainingOptions.self, forKey: .options)
         windowLossSum = try c.decodeIfPresent(Double.self, forKey: .windowLossSum) ?? 0
         windowSteps = try c.decodeIfPresent(Int.self, forKey: .windowSteps) ?? 0
-        windowStats = try c.decodeIfPresent([String: Double].self, forKey: .windowStats) ?? [:]
+        windowStats = try c.decodeIfPresent(MetricValues.self, forKey: .windowStats) ?? MetricValues()
         nsp = try c.decodeIfPresent(Bool.self, forKey: .nsp) ?? false
+        if nsp { options.objective = .masked(nsp: true) }  // runs written before options recorded NSP
         modelChecksum = try c.decode(String.self, forKey: .modelChecksum)
         stateChecksum = try c.decode(String.self, forKey: .stateChecksum)
         format = try c.decodeIfPresent(String.self, forKey: .format) ?? "tllm-trainer-v1"
@@ -65,22 +66,17 @@ public struct TrainerState: Codable, Equatable {
 public enum Checkpoint {
     public static func directory(_ run: URL) -> URL { run.appendingPathComponent("checkpoint") }
 
-    /// Saves everything needed to resume.
-    public static func save(run: URL, model named: [(String, Tensor)], config: ModelConfig, tokenizerJSON: String,
-                            optimizer: AdamW, state: TrainerState) throws {
+    /// Saves everything needed to resume: the model (with its `config.json`), the tokenizer, the
+    /// optimizer's per-parameter state and the trainer state.
+    public static func save<C: ModelDescription>(run: URL, model named: [(String, Tensor)], config: C, tokenizerJSON: String,
+                                                 optimizer: any StatefulOptimizer, state: TrainerState) throws {
         let fm = FileManager.default
         let tmp = run.appendingPathComponent("checkpoint.tmp-\(getpid())")
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
         try ModelStore.save(named, config: config, to: tmp)
         try AtomicFile.write(tokenizerJSON, to: tmp.appendingPathComponent("tokenizer.json"))
-        // Optimizer moments: m.<name>, v.<name> for trainable parameters.
-        var moments: [(String, Tensor)] = []
-        for (name, p) in named {
-            guard let s = optimizer.state(of: p) else { continue }
-            moments.append(("m.\(name)", Tensor(shape: p.shape, storage: s.m)))
-            moments.append(("v.\(name)", Tensor(shape: p.shape, storage: s.v)))
-        }
+        let moments = optimizerState(named, optimizer)
         let stateSum = String(format: "%016llx", ModelStore.checksum(moments))
         try withExtendedLifetime(moments) {
             let entries = moments.map { SafeTensors.Entry(name: $0.0, shape: $0.1.shape, values: UnsafeBufferPointer(start: $0.1.data, count: $0.1.count)) }
@@ -98,6 +94,16 @@ public enum Checkpoint {
         if fm.fileExists(atPath: final.path) { try fm.moveItem(at: final, to: old) }
         try fm.moveItem(at: tmp, to: final)
         try? fm.removeItem(at: old)
+    }
+
+    /// The optimizer's state tensors as `<slot>.<parameter>` (views of its storage).
+    static func optimizerState(_ named: [(String, Tensor)], _ optimizer: any StatefulOptimizer) -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        for (name, p) in named {
+            guard let tensors = optimizer.stateTensors(of: p) else { continue }
+            for (slot, s) in zip(optimizer.stateNames, tensors) { out.append(("\(slot).\(name)", Tensor(shape: p.shape, storage: s))) }
+        }
+        return out
     }
 
     /// The checkpoint folder to resume from (`checkpoint/`, or `checkpoint.old/` if a save was cut).
@@ -120,31 +126,26 @@ public enum Checkpoint {
         }
     }
 
-    /// Restores model weights and optimizer moments; checks every checksum.
-    public static func restore(_ dir: URL, model named: [(String, Tensor)], optimizer: AdamW, state: TrainerState) throws {
+    /// Restores model weights and optimizer state; checks every checksum.
+    public static func restore(_ dir: URL, model named: [(String, Tensor)], optimizer: any StatefulOptimizer, state: TrainerState) throws {
         try ModelStore.loadWeights(into: named, from: dir)
         guard String(format: "%016llx", ModelStore.checksum(named)) == state.modelChecksum else {
             throw TLLMError("model.safetensors does not match trainer.json (a different or damaged checkpoint)", file: dir.path)
         }
         let url = dir.appendingPathComponent("trainer-state.safetensors")
         let file = try SafeTensors.read(url)
-        var states: [(parameter: Tensor, m: [Float], v: [Float])] = []
+        var states: [(parameter: Tensor, tensors: [[Float]])] = []
         for (name, p) in named where p.requiresGrad {
-            guard let m = file.tensors["m.\(name)"], let v = file.tensors["v.\(name)"] else {
+            let entries = optimizer.stateNames.map { file.tensors["\($0).\(name)"] }
+            guard entries.allSatisfy({ $0 != nil }) else {
                 if state.optimizerStep == 0 { continue }
-                throw TLLMError("optimizer moments for \(name) are missing", file: url.path)
+                throw TLLMError("optimizer state for \(name) is missing", file: url.path)
             }
-            guard m.shape == p.shape, v.shape == p.shape else { throw TLLMError("optimizer moments for \(name) have the wrong shape", file: url.path) }
-            states.append((p, m.values, v.values))
+            guard entries.allSatisfy({ $0!.shape == p.shape }) else { throw TLLMError("optimizer state for \(name) has the wrong shape", file: url.path) }
+            states.append((p, entries.map { $0!.values }))
         }
-        optimizer.restore(step: state.optimizerStep, states: states)
-        var moments: [(String, Tensor)] = []
-        for (name, p) in named {
-            guard let s = optimizer.state(of: p) else { continue }
-            moments.append(("m.\(name)", Tensor(shape: p.shape, storage: s.m)))
-            moments.append(("v.\(name)", Tensor(shape: p.shape, storage: s.v)))
-        }
-        guard String(format: "%016llx", ModelStore.checksum(moments)) == state.stateChecksum else {
+        optimizer.restoreState(step: state.optimizerStep, states: states)
+        guard String(format: "%016llx", ModelStore.checksum(optimizerState(named, optimizer))) == state.stateChecksum else {
             throw TLLMError("trainer-state.safetensors does not match trainer.json (damaged checkpoint)", file: url.path)
         }
     }

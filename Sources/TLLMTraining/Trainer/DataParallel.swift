@@ -12,7 +12,7 @@ public final class DataParallelGPT {
 
     public init(model: GPTModel) {
         self.model = model
-        replica = GPTModel(sharing: model)
+        replica = model.replica()
     }
 
     /// Whether data parallelism pays for this model: at least two threads, and a width (d ≤ 256)
@@ -21,13 +21,16 @@ public final class DataParallelGPT {
         Threading.count >= 2 && batch >= 2 && c.dModel <= 256
     }
 
-    /// Forward and backward of one batch split in two; gradients land in `model`. Returns the mean loss.
+    /// Forward and backward of one batch split in two; gradients land in `model`. Returns the mean
+    /// loss. Worker 0 draws dropout from `context.rng`, worker 1 from a derived stream at the same
+    /// position; afterwards `context.rng` is past both.
     public func accumulate(inputs x: [Int32], targets y: [Int32], batch B: Int, length T: Int, scale: Float,
-                           dropout: inout RandomGenerator?) -> Double {
+                           context: ForwardContext) -> Double {
         let b0 = (B + 1) / 2, b1 = B - b0
-        var d0 = dropout
+        let dropout = context.rng
         var d1: RandomGenerator? = dropout.map { RandomGenerator(seed: $0.seed, stream: $0.stream ^ 0x5DEE_CE66_D) }
         if var g = d1, let p = dropout?.position { g.position = p; d1 = g }
+        let contexts = [ForwardContext(training: context.training, rng: dropout), ForwardContext(training: context.training, rng: d1)]
         var losses = [Double](repeating: 0, count: 2)
         losses.withUnsafeMutableBufferPointer { out in
             Threading.parallelWorkers(2) { k in
@@ -35,16 +38,19 @@ public final class DataParallelGPT {
                 let lo = k == 0 ? 0 : b0 * T, n = k == 0 ? b0 : b1
                 guard n > 0 else { return }
                 let xs = Array(x[lo..<(lo + n * T)]), ys = Array(y[lo..<(lo + n * T)])
-                var d = k == 0 ? d0 : d1
-                let loss = m.loss(xs, targets: ys, batch: n, length: T, dropout: &d)
+                let loss = m.loss(xs, targets: ys, batch: n, length: T, context: contexts[k])
                 out[k] = Double(loss.item)
                 loss.backward(seed: scale * Float(n) / Float(B))
-                if k == 0 { d0 = d } else { d1 = d }
             }
         }
-        if var d = d0 { d.position = max(d.position, d1?.position ?? 0); dropout = d }
-        // Add the replica's gradients into the model's.
-        for ((_, p), (_, q)) in zip(model.namedParameters, replica.namedParameters) {
+        if var d = contexts[0].rng { d.position = max(d.position, contexts[1].rng?.position ?? 0); context.rng = d }
+        addReplicaGradients()
+        return (losses[0] * Double(b0) + losses[1] * Double(b1)) / Double(B)
+    }
+
+    /// Adds the replica's gradients into the model's (then drops the replica's).
+    func addReplicaGradients() {
+        for (p, q) in zip(model.parameters, replica.parameters) {
             guard let g = q.gradStorage else { continue }
             p.withGradBuffer { dst, acc in
                 let src = g.pointer, n = p.count
@@ -54,6 +60,5 @@ public final class DataParallelGPT {
             }
             q.zeroGrad()
         }
-        return (losses[0] * Double(b0) + losses[1] * Double(b1)) / Double(B)
     }
 }

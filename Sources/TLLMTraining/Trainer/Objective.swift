@@ -1,29 +1,33 @@
 import Foundation
 import TLLMCore
+import TLLMData
 import TLLMModels
 import TLLMTokenizer
 
 /// What a trainer optimises: it draws micro-batches, returns their loss on the tape, and
-/// evaluates on held-out data. Causal LM here; masked LM (+NSP) and classification elsewhere.
+/// evaluates on held-out data. Causal LM here; masked LM (+NSP) in `Pretrain/`.
 public protocol TrainingObjective: AnyObject {
-    /// The parameters with their checkpoint names.
-    var namedParameters: [(String, Tensor)] { get }
+    /// The model being trained (its parameters, checkpoint names and configuration).
+    var model: Module { get }
     var modelConfig: ModelConfig { get }
-    /// Extra metric columns (beyond loss and bits per byte) this objective reports.
-    var metricNames: [String] { get }
-    /// One micro-batch: the mean loss (recorded for backward) and statistics by name.
-    func trainingLoss(data: inout RandomGenerator, dropout: inout RandomGenerator?) -> (loss: Tensor, stats: [String: Double])
+    var objective: Objective { get }
+    /// Metrics beyond loss and bits per byte that get their own `metrics.csv` columns.
+    var reportedMetrics: [TrainingMetric] { get }
+    /// One micro-batch: the mean loss (recorded for backward) and statistics.
+    func trainingLoss(data: inout RandomGenerator, context: ForwardContext) -> (loss: Tensor, stats: MetricValues)
     /// Validation metrics: at least `loss` (nats per predicted token) and `bpb`.
-    func evaluate() -> [String: Double]
+    func evaluate() -> MetricValues
     /// A few generated texts for the log (empty for models that do not generate).
     func samples(count: Int, tokens: Int, prompt: String, seed: UInt64) -> [String]
     /// One micro-batch's forward and backward (gradients scaled by `scale`); returns the loss value.
-    func accumulateGradients(data: inout RandomGenerator, dropout: inout RandomGenerator?, scale: Float) -> (loss: Double, stats: [String: Double])
+    func accumulateGradients(data: inout RandomGenerator, context: ForwardContext, scale: Float) -> (loss: Double, stats: MetricValues)
 }
 
 extension TrainingObjective {
-    public func accumulateGradients(data: inout RandomGenerator, dropout: inout RandomGenerator?, scale: Float) -> (loss: Double, stats: [String: Double]) {
-        let (loss, stats) = trainingLoss(data: &data, dropout: &dropout)
+    public var namedParameters: [(String, Tensor)] { model.namedParameters }
+
+    public func accumulateGradients(data: inout RandomGenerator, context: ForwardContext, scale: Float) -> (loss: Double, stats: MetricValues) {
+        let (loss, stats) = trainingLoss(data: &data, context: context)
         let l = Double(loss.item)
         if l.isFinite { loss.backward(seed: scale) }
         return (l, stats)
@@ -32,7 +36,7 @@ extension TrainingObjective {
 
 /// Next-token prediction on random windows of the training stream.
 public final class CausalLMObjective: TrainingObjective {
-    public let model: GPTModel
+    public let gpt: GPTModel
     public let tokenizer: Tokenizer
     let batcher: CLMBatcher
     let evalBatches: [(inputs: [Int32], targets: [Int32])]
@@ -40,7 +44,7 @@ public final class CausalLMObjective: TrainingObjective {
     let parallel: DataParallelGPT?
 
     public init(model: GPTModel, tokenizer: Tokenizer, data: TokenizedCorpus, options: TrainingOptions) throws {
-        self.model = model
+        gpt = model
         parallel = options.dataParallel ? DataParallelGPT(model: model) : nil
         self.tokenizer = tokenizer
         batcher = try CLMBatcher(tokens: data.train, batch: options.batch, length: options.context)
@@ -49,45 +53,46 @@ public final class CausalLMObjective: TrainingObjective {
         tokenBytes = data.tokenBytes
     }
 
-    public var namedParameters: [(String, Tensor)] { model.namedParameters }
-    public var modelConfig: ModelConfig { model.config }
-    public var metricNames: [String] { [] }
+    public var model: Module { gpt }
+    public var modelConfig: ModelConfig { gpt.config }
+    public var objective: Objective { .nextToken }
+    public var reportedMetrics: [TrainingMetric] { [] }
 
-    public func trainingLoss(data: inout RandomGenerator, dropout: inout RandomGenerator?) -> (loss: Tensor, stats: [String: Double]) {
+    public func trainingLoss(data: inout RandomGenerator, context: ForwardContext) -> (loss: Tensor, stats: MetricValues) {
         let (x, y) = batcher.next(&data)
-        return (model.loss(x, targets: y, batch: batcher.batch, length: batcher.length, dropout: &dropout), [:])
+        return (gpt.loss(x, targets: y, batch: batcher.batch, length: batcher.length, context: context), MetricValues())
     }
 
-    public func accumulateGradients(data: inout RandomGenerator, dropout: inout RandomGenerator?, scale: Float) -> (loss: Double, stats: [String: Double]) {
+    public func accumulateGradients(data: inout RandomGenerator, context: ForwardContext, scale: Float) -> (loss: Double, stats: MetricValues) {
         guard let parallel else {
-            let (loss, stats) = trainingLoss(data: &data, dropout: &dropout)
+            let (loss, stats) = trainingLoss(data: &data, context: context)
             let l = Double(loss.item)
             if l.isFinite { loss.backward(seed: scale) }
             return (l, stats)
         }
         let (x, y) = batcher.next(&data)
-        return (parallel.accumulate(inputs: x, targets: y, batch: batcher.batch, length: batcher.length, scale: scale, dropout: &dropout), [:])
+        return (parallel.accumulate(inputs: x, targets: y, batch: batcher.batch, length: batcher.length, scale: scale, context: context),
+                MetricValues())
     }
 
-    public func evaluate() -> [String: Double] {
+    public func evaluate() -> MetricValues {
         var nats = 0.0, tokens = 0, bytes = 0
         Autograd.withNoGrad {
-            var none: RandomGenerator? = nil
             for (x, y) in evalBatches {
                 let b = x.count / batcher.length
-                let l = model.loss(x, targets: y, batch: b, length: batcher.length, dropout: &none)
+                let l = gpt.loss(x, targets: y, batch: b, length: batcher.length, context: .inference)
                 nats += Double(l.item) * Double(y.count)
                 tokens += y.count
                 for t in y { bytes += Int(tokenBytes[Int(t)]) }
             }
         }
         let loss = nats / Double(max(1, tokens))
-        return ["loss": loss, "bpb": nats / Foundation.log(2) / Double(max(1, bytes)), "perplexity": Foundation.exp(loss)]
+        return MetricValues([.loss: loss, .bitsPerByte: nats / Foundation.log(2) / Double(max(1, bytes)), .perplexity: Foundation.exp(loss)])
     }
 
     public func samples(count: Int, tokens: Int, prompt: String, seed: UInt64) -> [String] {
         guard count > 0 else { return [] }
-        let gen = Generator(model: model)
+        let gen = Generator(model: gpt)
         let eot = tokenizer.specialID("<|endoftext|>")
         var p = tokenizer.encode(prompt)
         if p.isEmpty { p = [eot ?? 0] }

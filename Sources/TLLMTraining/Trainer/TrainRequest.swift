@@ -1,5 +1,6 @@
 import Foundation
 import TLLMCore
+import TLLMData
 import TLLMModels
 import TLLMTokenizer
 
@@ -17,10 +18,8 @@ public struct TrainRequest {
     public var activation: ModelConfig.Activation = .gelu
     public var positions: ModelConfig.Positions = .learned
     public var dropout: Float = 0
-    /// `clm` (GPT, next token) or `mlm` (BERT-style encoder, masked tokens).
-    public var objective = "clm"
-    /// With `mlm`: add next-sentence prediction.
-    public var nsp = false
+    /// Next token (a GPT) or masked tokens (a BERT-style encoder), with or without NSP.
+    public var objective: Objective = .nextToken
     /// Start from these weights instead of a fresh initialisation (`tllm finetune --objective clm`).
     public var initialWeights: URL?
     public var vocabulary: String?
@@ -79,7 +78,6 @@ public enum LanguageModelTraining {
         public var corpusName: String
         public var resumed: Bool
         public var corpus: Corpus
-        public var nsp: Bool
         public var initialWeights: URL?
     }
 
@@ -100,7 +98,7 @@ public enum LanguageModelTraining {
             let corpus = try Corpus.load(options.corpus ?? r.corpus)
             let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
             return Plan(config: config, options: options, run: resumeDir, tokenizer: tokenizer, data: data,
-                        corpusName: corpus.name, resumed: true, corpus: corpus, nsp: state.nsp, initialWeights: nil)
+                        corpusName: corpus.name, resumed: true, corpus: corpus, initialWeights: nil)
         }
         let tokenizer: Tokenizer
         var config: ModelConfig
@@ -127,11 +125,11 @@ public enum LanguageModelTraining {
             }
             tokenizer = t
             config.dropout = r.dropout
-            if r.objective == "mlm" { config.architecture = .bert; config.segments = 2 }
+            if r.objective != .nextToken { config.architecture = .bert; config.segments = 2 }
         }
         var options = r.options
         options.objective = r.objective
-        options.dataParallel = r.objective == "clm" && (r.dataParallel ?? DataParallelGPT.worthwhile(config, batch: options.batch))
+        options.dataParallel = r.objective == .nextToken && (r.dataParallel ?? DataParallelGPT.worthwhile(config, batch: options.batch))
         options.context = config.context
         options.corpus = Corpus.canonicalSpec(r.corpus ?? "shakespeare")
         let corpus = try Corpus.load(r.corpus)
@@ -145,7 +143,7 @@ public enum LanguageModelTraining {
             throw TLLMError("already holds a run; continue it with --resume \(run.path), or choose another --out", file: run.path)
         }
         return Plan(config: config, options: options, run: run, tokenizer: tokenizer, data: data, corpusName: corpus.name, resumed: false,
-                    corpus: corpus, nsp: r.nsp, initialWeights: r.initialWeights)
+                    corpus: corpus, initialWeights: r.initialWeights)
     }
 
     static func defaultRunName(_ c: ModelConfig) -> String {
@@ -156,22 +154,27 @@ public enum LanguageModelTraining {
 
     /// Builds the model and trainer for a plan and trains.
     public static func execute(_ plan: Plan, progress: ProgressDisplay = ProgressDisplay(), stopAt: Int? = nil) throws -> Trainer.Summary {
-        let objective: TrainingObjective
-        if plan.options.objective == "mlm" {
-            let model = try BERTModel(config: plan.config, seed: plan.options.seed)
-            if let w = plan.initialWeights, !plan.resumed { try ModelStore.loadWeights(into: model.namedParameters, from: try ModelStore.resolve(w)) }
-            let segs = SegmentedCorpus.make(plan.corpus, tokenizer: plan.tokenizer, validationFraction: plan.options.validationFraction)
-            objective = try MaskedLMObjective(model: model, tokenizer: plan.tokenizer, data: segs, options: plan.options, nsp: plan.nsp)
-        } else {
-            let model = try GPTModel(config: plan.config, seed: plan.options.seed)
-            if let w = plan.initialWeights, !plan.resumed { try ModelStore.loadWeights(into: model.namedParameters, from: try ModelStore.resolve(w)) }
-            objective = try CausalLMObjective(model: model, tokenizer: plan.tokenizer, data: plan.data, options: plan.options)
-        }
+        let objective = try makeObjective(plan)
         let json = VocabularyFiles.encodeJSON(plan.tokenizer)
         let trainer = try Trainer(objective: objective, options: plan.options, run: plan.run, tokenizerJSON: json, resume: plan.resumed)
         trainer.progress = progress
         if !plan.resumed { try writeRunConfig(plan) }
         return try trainer.train(stopAt: stopAt)
+    }
+
+    /// The model (fresh, or with the plan's initial weights) and its objective.
+    static func makeObjective(_ plan: Plan) throws -> TrainingObjective {
+        let model = try ModelRegistry.make(plan.config, seed: plan.options.seed)
+        if let w = plan.initialWeights, !plan.resumed { try ModelStore.loadWeights(into: model.namedParameters, from: try ModelStore.resolve(w)) }
+        switch plan.options.objective {
+        case .masked(let nsp):
+            guard let bert = model as? BERTModel else { throw TLLMError("masked-LM training needs a BERT-style model, not \(plan.config.architecture)") }
+            let segs = SegmentedCorpus.make(plan.corpus, tokenizer: plan.tokenizer, validationFraction: plan.options.validationFraction)
+            return try MaskedLMObjective(model: bert, tokenizer: plan.tokenizer, data: segs, options: plan.options, nsp: nsp)
+        case .nextToken:
+            guard let gpt = model as? GPTModel else { throw TLLMError("next-token training needs a causal model, not \(plan.config.architecture)") }
+            return try CausalLMObjective(model: gpt, tokenizer: plan.tokenizer, data: plan.data, options: plan.options)
+        }
     }
 
     /// `config.json` of the run folder: architecture, parameter counts, training options, data.
@@ -186,7 +189,7 @@ public enum LanguageModelTraining {
             "non_embedding_parameters": plan.config.nonEmbeddingParameters,
             "flops_per_token": plan.config.trainingFLOPsPerToken(),
             "tokens": plan.options.steps * plan.options.tokensPerStep,
-            "corpus": plan.corpusName, "vocabulary": plan.tokenizer.name, "objective": plan.options.objective, "nsp": plan.nsp,
+            "corpus": plan.corpusName, "vocabulary": plan.tokenizer.name, "objective": plan.options.objective.name, "nsp": plan.options.objective.usesNSP,
             "initial_weights": plan.initialWeights?.path ?? NSNull(), "vocab_size": plan.tokenizer.vocabularySize,
             "train_tokens_available": plan.data.train.count, "validation_tokens": plan.data.validation.count,
             "validation_documents": plan.data.validationDocuments, "threads": Threading.count, "blas_core": BLASRuntime.coreName,

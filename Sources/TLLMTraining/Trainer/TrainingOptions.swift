@@ -4,7 +4,8 @@ import TLLMCore
 /// Everything that decides a training run besides the architecture; stored in `config.json`
 /// and `trainer.json` so that a resumed run continues exactly.
 public struct TrainingOptions: Codable, Equatable, Sendable {
-    public var objective: String = "clm"
+    /// What the model learns; stored as `"objective": "clm" | "mlm"` (and `"nsp": true`).
+    public var objective: Objective = .nextToken
     /// Sequences per micro-batch.
     public var batch: Int = 16
     /// Micro-batches accumulated per optimizer step.
@@ -44,7 +45,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         case gradientClip = "gradient_clip", seed, evalEvery = "eval_every", evalTokens = "eval_tokens"
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", samples, sampleTokens = "sample_tokens"
         case samplePrompt = "sample_prompt", validationFraction = "validation_fraction", dataParallel = "data_parallel"
-        case corpus
+        case corpus, nsp
     }
 
     public init() {}
@@ -54,7 +55,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = TrainingOptions()
         func v<T: Decodable>(_ k: CodingKeys, _ def: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? def }
-        objective = try v(.objective, d.objective); batch = try v(.batch, d.batch)
+        let name = try v(.objective, "clm")
+        guard let o = Objective(name: name, nsp: try v(.nsp, false)) else {
+            throw DecodingError.dataCorruptedError(forKey: .objective, in: c, debugDescription: "objective must be clm or mlm, not '\(name)'")
+        }
+        objective = o; batch = try v(.batch, d.batch)
         gradientAccumulation = try v(.gradientAccumulation, d.gradientAccumulation); context = try v(.context, d.context)
         learningRate = try v(.learningRate, d.learningRate); minLearningRateRatio = try v(.minLearningRateRatio, d.minLearningRateRatio)
         warmupSteps = try v(.warmupSteps, d.warmupSteps); steps = try v(.steps, d.steps); weightDecay = try v(.weightDecay, d.weightDecay)
@@ -65,6 +70,22 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         samplePrompt = try v(.samplePrompt, d.samplePrompt); validationFraction = try v(.validationFraction, d.validationFraction)
         dataParallel = try v(.dataParallel, d.dataParallel)
         corpus = try c.decodeIfPresent(String.self, forKey: .corpus)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(objective.name, forKey: .objective)
+        if objective.usesNSP { try c.encode(true, forKey: .nsp) }
+        try c.encode(batch, forKey: .batch); try c.encode(gradientAccumulation, forKey: .gradientAccumulation)
+        try c.encode(context, forKey: .context); try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(minLearningRateRatio, forKey: .minLearningRateRatio); try c.encode(warmupSteps, forKey: .warmupSteps)
+        try c.encode(steps, forKey: .steps); try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(beta1, forKey: .beta1); try c.encode(beta2, forKey: .beta2); try c.encode(gradientClip, forKey: .gradientClip)
+        try c.encode(seed, forKey: .seed); try c.encode(evalEvery, forKey: .evalEvery); try c.encode(evalTokens, forKey: .evalTokens)
+        try c.encode(checkpointEvery, forKey: .checkpointEvery); try c.encode(logEvery, forKey: .logEvery)
+        try c.encode(samples, forKey: .samples); try c.encode(sampleTokens, forKey: .sampleTokens)
+        try c.encode(samplePrompt, forKey: .samplePrompt); try c.encode(validationFraction, forKey: .validationFraction)
+        try c.encode(dataParallel, forKey: .dataParallel); try c.encodeIfPresent(corpus, forKey: .corpus)
     }
 
     /// Tokens consumed per optimizer step.

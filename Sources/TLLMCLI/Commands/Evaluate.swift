@@ -43,7 +43,7 @@ enum EvalFewShotCommand: Command {
         progress.finish()
         let out = URL(fileURLWithPath: args.string("--out") ?? (URL(fileURLWithPath: dir).appendingPathComponent("eval").path))
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        try ev.write(results, parameters: bundle.model.config.parameters, to: out)
+        try ev.write(results, parameters: bundle.config.parameters, to: out)
         if args.has("--json") {
             FileHandle.standardOutput.write(try Data(contentsOf: out.appendingPathComponent("summary.json")))
             return

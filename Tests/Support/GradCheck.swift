@@ -1,13 +1,15 @@
 import XCTest
 import TLLMCore
 
+// Shared by the test targets: finite-difference gradient checks and reference helpers.
+
 /// Finite-difference gradient checking.
 ///
 /// The scalar probed is `L = Σ out ⊙ R` for a fixed random `R`, so every output element's
 /// Jacobian row is exercised. Analytic gradients come from ``Tensor/backward(seed:)``; numeric ones
 /// from central differences `(L(x+h) − L(x−h)) / 2h`, evaluated in double from float outputs.
-enum GradCheck {
-    static func check(_ inputs: [Tensor], h: Float = 1e-2, atol: Float = 2e-3, rtol: Float = 2e-2,
+public enum GradCheck {
+    public static func check(_ inputs: [Tensor], h: Float = 1e-2, atol: Float = 2e-3, rtol: Float = 2e-2,
                       file: StaticString = #filePath, line: UInt = #line,
                       _ f: ([Tensor]) -> Tensor) {
         BLASRuntime.prepare()
@@ -47,14 +49,14 @@ enum GradCheck {
     }
 
     /// Max |a − b| between a tensor and reference values.
-    static func maxDiff(_ t: Tensor, _ ref: [Double]) -> Double {
+    public static func maxDiff(_ t: Tensor, _ ref: [Double]) -> Double {
         precondition(t.count == ref.count)
         var m = 0.0
         for i in 0..<t.count { m = max(m, abs(Double(t[flat: i]) - ref[i])) }
         return m
     }
 
-    static func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    public static func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         var rng = RandomGenerator(seed: seed)
         return Tensor.uniform(shape, low: -scale, high: scale, rng: &rng)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import TLLMCore
+import TLLMData
 import TLLMModels
 import TLLMTokenizer
 import TLLMTraining
@@ -68,7 +69,7 @@ enum FinetuneCommand: Command {
             c.layer = l
         }
         if case .freeze(let k) = mode, k > c.config.layers { throw CLIError("tllm finetune: freeze:\(k) exceeds the model's \(c.config.layers) blocks") }
-        guard let pool = Classifier.Pooling(rawValue: args.string("--pool", default: "last")) else { throw CLIError("tllm finetune: --pool must be last or mean") }
+        guard let pool = Pooling(rawValue: args.string("--pool", default: "last")) else { throw CLIError("tllm finetune: --pool must be last or mean") }
         c.pooling = pool
         var o = FineTuneOptions()
         o.mode = mode

@@ -61,8 +61,7 @@ enum TrainCommand: Command {
         guard objective == "clm" || objective == "mlm" else { throw CLIError("tllm train: --objective must be clm or mlm") }
         if args.has("--nsp") && objective != "mlm" { throw CLIError("tllm train: --nsp needs --objective mlm") }
         var r = TrainRequest()
-        r.objective = objective
-        r.nsp = args.has("--nsp")
+        r.objective = Objective(name: objective, nsp: args.has("--nsp"))!
         let explicit = args.isSet("--layers") || args.isSet("--d-model")
         r.parameters = explicit && !args.isSet("--params") ? nil : try args.count("--params") ?? 10_000_000
         r.layers = try args.int("--layers")
@@ -103,7 +102,7 @@ enum TrainCommand: Command {
         let plan = try LanguageModelTraining.plan(r, log: { progress.message($0) })
         let c = plan.config
         progress.message("""
-        model: \(c.architecture == .bert ? "BERT-style encoder (masked LM\(plan.nsp ? " + NSP" : ""))" : "GPT"), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads, context \(c.context), vocab \(c.vocabSize)\
+        model: \(c.architecture == .bert ? "BERT-style encoder (masked LM\(plan.options.objective.usesNSP ? " + NSP" : ""))" : "GPT"), \(c.layers) layers, d_model \(c.dModel), \(c.heads) heads, context \(c.context), vocab \(c.vocabSize)\
         \(c.norm == .rmsnorm ? ", RMSNorm" : "")\(c.activation == .swiglu ? ", SwiGLU" : "")\(c.positions == .rope ? ", RoPE" : "")
         parameters: \(formatCount(c.parameters)) total (\(c.parameters)), \(formatCount(c.nonEmbeddingParameters)) non-embedding (\(c.nonEmbeddingParameters))
         data: \(plan.corpusName): \(plan.data.train.count) training tokens, \(plan.data.validation.count) validation tokens (held out: \(plan.data.validationDocuments.prefix(4).joined(separator: ", "))\(plan.data.validationDocuments.count > 4 ? ", …" : ""))

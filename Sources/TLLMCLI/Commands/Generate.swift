@@ -151,7 +151,8 @@ enum ExportCommand: Command {
         guard let dir = args.string("--model") else { throw CLIError("tllm export: --model DIR is required") }
         guard let out = args.string("-o") ?? args.string("--output") else { throw CLIError("tllm export: -o OUT is required") }
         let bundle = try ModelBundle.open(URL(fileURLWithPath: dir))
-        try HuggingFaceExport.export(model: bundle.model, tokenizer: bundle.tokenizer, to: URL(fileURLWithPath: out))
+        guard let gpt = bundle.model as? GPTModel else { throw CLIError("tllm export: --format hf needs a tllm GPT") }
+        try HuggingFaceExport.export(model: gpt, tokenizer: bundle.tokenizer, to: URL(fileURLWithPath: out))
         Log.info("wrote \(out): config.json, model.safetensors, tokenizer.json (load with GPT2LMHeadModel.from_pretrained)")
     }
 }

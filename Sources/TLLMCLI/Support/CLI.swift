@@ -7,11 +7,11 @@ protocol Command {
     static func run(_ args: Arguments) throws
 }
 
-enum CLI {
+public enum CLI {
     /// Every command by its words ("train", "tokenizer train", …).
     static let commands: [Command.Type] = allCommands
 
-    static func run(_ argv: [String]) -> Int32 {
+    public static func run(_ argv: [String]) -> Int32 {
         if argv.isEmpty || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h" {
             if argv.count >= 2, let c = find(Array(argv.dropFirst())) {
                 print(c.command.spec.helpText, terminator: "")
