@@ -3,7 +3,7 @@ import Foundation
 import TLLMCore
 
 /// Optional Unicode normalization applied before pre-tokenization.
-public enum UnicodeNormalization: String, Codable, Sendable {
+public enum UnicodeNormalization: String, Codable, Sendable, CaseIterable {
     case none, nfc, nfkc
 }
 

@@ -28,61 +28,49 @@ struct StreamingPrinter {
     mutating func flush() { FileHandle.standardOutput.write(Data(pending)); pending = [] }
 }
 
-enum GenerateCommand: Command {
-    static let spec = CommandSpec(
+public struct GenerateCommand: ParsableCommand {
+    public init() {}
+    public static let info = CommandInfo(
         name: "generate",
         summary: "generate text from a trained model (KV cache, streamed as it comes)",
-        usage: "--model DIR [--prompt TEXT] [--max-tokens 200] [--temperature 0.8] [--top-k 200] [--top-p 1] [--seed S]",
-        options: [
-            OptionSpec(name: "--model", value: "DIR", help: "a run folder or model directory"),
-            OptionSpec(name: "--prompt", value: "TEXT", help: "text to continue (\\n for newlines)", defaultValue: ""),
-            OptionSpec(name: "--max-tokens", value: "N", help: "tokens to generate", defaultValue: "200"),
-            OptionSpec(name: "--temperature", value: "T", help: "0 = greedy", defaultValue: "0.8"),
-            OptionSpec(name: "--top-k", value: "K", help: "sample from the K most likely (0 = all)", defaultValue: "200"),
-            OptionSpec(name: "--top-p", value: "P", help: "nucleus sampling threshold", defaultValue: "1"),
-            OptionSpec(name: "--seed", value: "S", help: "sampling seed", defaultValue: "1"),
-            OptionSpec(name: "--samples", value: "N", help: "number of samples", defaultValue: "1"),
-            OptionSpec(name: "--vocab", value: "V", help: "override the model's tokenizer.json"),
-            OptionSpec(name: "--threads", value: "N", help: "threads"),
-            OptionSpec(name: "--json", value: nil, help: "print {prompt, completions, tokens_per_s} as JSON instead of streaming"),
-        ],
-        allowsPositionals: false)
+        usage: "--model DIR [--prompt TEXT] [--max-tokens 200] [--temperature 0.8] [--top-k 200] [--top-p 1] [--seed S]")
+    /// The sampling settings the flags ask for.
+    public var sampling: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP) }
 
-    static func run(_ args: Arguments) throws {
-        BLASRuntime.prepare()
-        if let t = try args.int("--threads") { Threading.set(t) }
-        guard let dir = args.string("--model") else { throw CLIError("tllm generate: --model DIR is required") }
-        let bundle = try ModelBundle.open(URL(fileURLWithPath: dir), vocabulary: args.string("--vocab"))
+    @Option("--model", "DIR", help: "a run folder or model directory") var model: String?
+    @Option("--prompt", "TEXT", help: "text to continue (\\n for newlines)") var prompt = ""
+    @Option("--max-tokens", "N", help: "tokens to generate", .positive) var maxTokens = 200
+    @Option("--temperature", "T", help: "0 = greedy", .nonNegative) var temperature: Float = 0.8
+    @Option("--top-k", "K", help: "sample from the K most likely (0 = all)", .nonNegative) var topK = 200
+    @Option("--top-p", "P", help: "nucleus sampling threshold", .unitInterval) var topP: Float = 1
+    @Option("--seed", "S", help: "sampling seed") var seed: UInt64 = 1
+    @Option("--samples", "N", help: "number of samples", .positive) var samples = 1
+    @Option("--vocab", "V", help: "override the model's tokenizer.json") var vocab: String?
+    @Flag("--json", help: "print {prompt, completions, tokens_per_s} as JSON instead of streaming") var json: Bool
+    let runtime = RuntimeOptions()
+
+    public func run() throws {
+        guard let model else { throw CLIError("tllm generate: --model DIR is required") }
+        let bundle = try ModelBundle.open(URL(fileURLWithPath: model), vocabulary: vocab)
         let tok = bundle.tokenizer
-        let prompt = (args.string("--prompt") ?? "").replacingOccurrences(of: "\\n", with: "\n")
-        var ids = tok.encode(prompt)
+        let text = prompt.replacingOccurrences(of: "\\n", with: "\n")
         let eot = tok.specialID("<|endoftext|>")
+        var ids = tok.encode(text)
         if ids.isEmpty { ids = [eot ?? 0] }
-        let temperature = Float(try args.double("--temperature", default: 0.8))
-        guard temperature >= 0 else { throw CLIError("tllm generate: --temperature must be ≥ 0") }
-        let topP = Float(try args.double("--top-p", default: 1))
-        guard topP > 0 && topP <= 1 else { throw CLIError("tllm generate: --top-p must be in (0, 1]") }
-        let topK = try args.int("--top-k", default: 200)
-        guard topK >= 0 else { throw CLIError("tllm generate: --top-k must be ≥ 0 (0 = all tokens)") }
         let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
-        let maxTokens = try args.int("--max-tokens", default: 200)
-        guard maxTokens >= 1 else { throw CLIError("tllm generate: --max-tokens must be ≥ 1") }
-        let seed = try args.seed(default: 1)
-        let sampleCount = try args.int("--samples", default: 1)
-        guard sampleCount >= 1 else { throw CLIError("tllm generate: --samples must be ≥ 1") }
         let gen = Generator(model: bundle.model)
         var completions: [String] = []
         var totalTokens = 0
         let t0 = Clock.now()
-        for k in 0..<sampleCount {
+        for k in 0..<samples {
             var printer = StreamingPrinter()
-            if !args.has("--json") {
+            if !json {
                 if k > 0 { print("\n---") }
-                printer.write(Array(prompt.utf8))
+                printer.write(Array(text.utf8))
             }
             let out = gen.generate(prompt: ids, maxTokens: maxTokens, options: options, seed: seed &+ UInt64(k),
                                    stopAt: eot.map { [$0] } ?? []) { t in
-                if !args.has("--json") && t != eot { printer.write(tok.bytes(of: t)) }
+                if !json && t != eot { printer.write(tok.bytes(of: t)) }
                 return true
             }
             printer.flush()
@@ -90,8 +78,8 @@ enum GenerateCommand: Command {
             completions.append(tok.decode(out.filter { $0 != eot }))
         }
         let dt = Clock.now() - t0
-        if args.has("--json") {
-            printJSON(["prompt": prompt, "completions": completions, "tokens": totalTokens, "tokens_per_s": Double(totalTokens) / dt])
+        if json {
+            printJSON(["prompt": text, "completions": completions, "tokens": totalTokens, "tokens_per_s": Double(totalTokens) / dt])
         } else {
             print("")
             Log.info(String(format: "%d tokens in %.2f s (%.0f tokens/s)", totalTokens, dt, Double(totalTokens) / dt))
@@ -99,33 +87,31 @@ enum GenerateCommand: Command {
     }
 }
 
-enum EvalPerplexityCommand: Command {
-    static let spec = CommandSpec(
+struct EvalPerplexityCommand: ParsableCommand {
+    static let info = CommandInfo(
         name: "eval perplexity",
         summary: "loss, perplexity and bits per byte of a model on any text",
-        usage: "--model DIR FILE [--json]",
-        options: [
-            OptionSpec(name: "--model", value: "DIR", help: "a run folder or model directory"),
-            OptionSpec(name: "--window", value: "T", help: "window length (default: the model's context)"),
-            OptionSpec(name: "--vocab", value: "V", help: "override the model's tokenizer.json"),
-            OptionSpec(name: "--threads", value: "N", help: "threads"),
-            OptionSpec(name: "--json", value: nil, help: "print {tokens, loss, perplexity, bits_per_byte} as JSON"),
-        ])
+        usage: "--model DIR FILE [--json]")
 
-    static func run(_ args: Arguments) throws {
-        BLASRuntime.prepare()
-        if let t = try args.int("--threads") { Threading.set(t) }
-        guard let dir = args.string("--model") else { throw CLIError("tllm eval perplexity: --model DIR is required") }
-        guard args.positionals.count == 1 else { throw CLIError("tllm eval perplexity: give one text FILE") }
-        let bundle = try ModelBundle.open(URL(fileURLWithPath: dir), vocabulary: args.string("--vocab"))
-        let text = try TextFiles.readUTF8(args.positionals[0])
+    @Option("--model", "DIR", help: "a run folder or model directory") var model: String?
+    @Option("--window", "T", help: "window length", .positive, defaultDescription: "the model's context") var window: Int?
+    @Option("--vocab", "V", help: "override the model's tokenizer.json") var vocab: String?
+    @Flag("--json", help: "print {tokens, loss, perplexity, bits_per_byte} as JSON") var json: Bool
+    @Positionals("FILE") var files: [String]
+    let runtime = RuntimeOptions()
+
+    func run() throws {
+        guard let model else { throw CLIError("tllm eval perplexity: --model DIR is required") }
+        guard files.count == 1 else { throw CLIError("tllm eval perplexity: give one text FILE") }
+        let bundle = try ModelBundle.open(URL(fileURLWithPath: model), vocabulary: vocab)
+        let text = try TextFiles.readUTF8(files[0])
         let progress = ProgressDisplay()
-        let r = Perplexity.evaluate(model: bundle.model, tokenizer: bundle.tokenizer, text: text, window: try args.int("--window")) { done, total in
+        let r = try Perplexity.evaluate(model: bundle.model, tokenizer: bundle.tokenizer, text: text, window: window, file: files[0]) { done, total in
             progress.update("windows \(done)/\(total)")
         }
         progress.finish()
-        if args.has("--json") { printJSON(encodable: r); return }
-        print("file:           \(args.positionals[0])")
+        if json { printJSON(encodable: r); return }
+        print("file:           \(files[0])")
         print("tokens:         \(r.tokens) (\(r.bytes) bytes)")
         print(String(format: "loss:           %.4f nats/token", r.loss))
         print(String(format: "perplexity:     %.2f", r.perplexity))
@@ -133,44 +119,43 @@ enum EvalPerplexityCommand: Command {
     }
 }
 
-enum ExportCommand: Command {
-    static let spec = CommandSpec(
+/// `--format hf`.
+enum ExportFormat: String, ArgumentChoice { case hf }
+
+struct ExportCommand: ParsableCommand {
+    static let info = CommandInfo(
         name: "export",
         summary: "export a model for other tools (HuggingFace transformers GPT-2 folder)",
-        usage: "--format hf --model DIR -o OUT",
-        options: [
-            OptionSpec(name: "--format", value: "F", help: "hf (GPT2LMHeadModel + tokenizer.json)", defaultValue: "hf"),
-            OptionSpec(name: "--model", value: "DIR", help: "a run folder or model directory"),
-            OptionSpec(name: "-o", value: "OUT", help: "output folder"),
-            OptionSpec(name: "--output", value: "OUT", help: "same as -o"),
-        ],
-        allowsPositionals: false)
+        usage: "--format hf --model DIR -o OUT")
 
-    static func run(_ args: Arguments) throws {
-        guard args.string("--format", default: "hf") == "hf" else { throw CLIError("tllm export: --format must be hf") }
-        guard let dir = args.string("--model") else { throw CLIError("tllm export: --model DIR is required") }
-        guard let out = args.string("-o") ?? args.string("--output") else { throw CLIError("tllm export: -o OUT is required") }
-        let bundle = try ModelBundle.open(URL(fileURLWithPath: dir))
+    @Option("--format", "F", help: "hf: GPT2LMHeadModel + tokenizer.json") var format = ExportFormat.hf
+    @Option("--model", "DIR", help: "a run folder or model directory") var model: String?
+    @Option("-o", "OUT", aliases: ["--output"], help: "output folder (new, or empty)") var out: String?
+
+    func run() throws {
+        guard let model else { throw CLIError("tllm export: --model DIR is required") }
+        guard let out else { throw CLIError("tllm export: -o OUT is required") }
+        let bundle = try ModelBundle.open(URL(fileURLWithPath: model))
         guard let gpt = bundle.model as? GPTModel else { throw CLIError("tllm export: --format hf needs a tllm GPT") }
         try HuggingFaceExport.export(model: gpt, tokenizer: bundle.tokenizer, to: URL(fileURLWithPath: out))
         Log.info("wrote \(out): config.json, model.safetensors, tokenizer.json (load with GPT2LMHeadModel.from_pretrained)")
     }
 }
 
-enum BenchGenerateCommand: Command {
-    static let spec = CommandSpec(
+struct BenchGenerateCommand: ParsableCommand {
+    static let info = CommandInfo(
         name: "bench generate",
         summary: "time KV-cache generation at batch 1 (tokens/s)",
-        usage: "[--vocab-size V --layers L --d-model D --heads H --context T] [--tokens N] [--json]",
-        options: benchArchOptions + [OptionSpec(name: "--tokens", value: "N", help: "tokens to generate", defaultValue: "200")],
-        allowsPositionals: false)
+        usage: "[--vocab-size V --layers L --d-model D --heads H --context T] [--tokens N] [--json]")
 
-    static func run(_ args: Arguments) throws {
-        BLASRuntime.prepare()
-        if let t = try args.int("--threads") { Threading.set(t) }
-        let c = try benchConfig(args)
-        let r = try GenerateBenchmark.run(config: c, tokens: try args.int("--tokens", default: 200))
-        if args.has("--json") { printJSON(encodable: r); return }
+    let architecture = BenchArchitecture()
+    @Option("--tokens", "N", help: "tokens to generate", .positive) var tokens = 200
+    let runtime = RuntimeOptions()
+    let output = OutputOptions()
+
+    func run() throws {
+        let r = try GenerateBenchmark.run(config: try architecture.config(), tokens: tokens)
+        if output.json { printJSON(encodable: r); return }
         print(String(format: "%@ parameters: %d tokens in %.3f s = %.0f tokens/s (batch 1, KV cache), peak RSS %.2f GiB",
                      formatCount(r.parameters), r.tokens, r.seconds, r.tokensPerSecond, Double(r.peakRSSBytes) / Double(1 << 30)))
     }

@@ -1,5 +1,5 @@
 /// Every subcommand, in the order `tllm help` lists them.
-let allCommands: [Command.Type] = [
+let allCommands: [ParsableCommand.Type] = [
     TrainCommand.self,
     GenerateCommand.self,
     FinetuneCommand.self,

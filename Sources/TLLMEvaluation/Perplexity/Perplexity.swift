@@ -27,10 +27,13 @@ public enum Perplexity {
     }
 
     /// Scores `text` with windows of `window` tokens (default: the model's context), `batch` windows at a time.
-    public static func evaluate(model: any LanguageModel, tokenizer: Tokenizer, text: [UInt8], window: Int? = nil, batch: Int = 8,
-                                progress: ((Int, Int) -> Void)? = nil) -> Result {
+    /// An empty text, or a window below 1, is an error naming `file`: there is nothing to score.
+    public static func evaluate(model: any LanguageModel, tokenizer: Tokenizer, text: [UInt8], window: Int? = nil, file: String? = nil,
+                                batch: Int = 8, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        if let window, window < 1 { throw TLLMError("the window must be at least 1 token, got \(window)", file: file) }
         let T = min(window ?? model.contextLength, model.contextLength)
         let ids = tokenizer.encode(bytes: text)
+        guard !ids.isEmpty else { throw TLLMError("the text is empty: there is nothing to score", file: file) }
         let stream = [tokenizer.specialID("<|endoftext|>") ?? ids.first ?? 0] + ids
         let predicted = stream.count - 1
         let windows = (predicted + T - 1) / T

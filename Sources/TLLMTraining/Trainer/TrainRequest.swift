@@ -13,6 +13,10 @@ public struct TrainRequest {
     public var layers: Int?
     public var dModel: Int?
     public var heads: Int?
+    /// Key/value heads (grouped-query attention); nil = one per head.
+    public var kvHeads: Int?
+    /// Blocks without MLPs.
+    public var attentionOnly = false
     public var context: Int = 256
     public var norm: ModelConfig.Norm = .layernorm
     public var activation: ModelConfig.Activation = .gelu
@@ -49,6 +53,7 @@ public struct TrainRequest {
     public func modelConfig(vocabularySize: Int) throws -> ModelConfig {
         var template = ModelConfig(vocabSize: vocabularySize, context: context, layers: 1, dModel: 64, heads: 1,
                                    norm: norm, activation: activation, positions: positions, dropout: dropout)
+        template.attentionOnly = attentionOnly
         if let p = parameters, layers == nil || dModel == nil {
             template = try ModelSizing.config(parameters: p, counting: sizing, vocabSize: vocabularySize, context: context, template: template)
         } else if parameters == nil && (layers == nil || dModel == nil) {
@@ -61,6 +66,7 @@ public struct TrainRequest {
             template.mlpHidden = activation == .gelu ? 4 * d : ModelConfig.swigluHidden(d)
         }
         if let h = heads { template.heads = h }
+        if let k = kvHeads { template.kvHeads = k }
         try template.validate()
         return template
     }

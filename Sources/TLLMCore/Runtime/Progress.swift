@@ -69,3 +69,12 @@ public enum Interrupt {
         signal(SIGTERM, SIG_DFL)
     }
 }
+
+/// 10_050_000 → "10.05M".
+public func formatCount(_ n: Int) -> String {
+    let x = Double(n)
+    if x >= 1e9 { return String(format: "%.3gG", x / 1e9) }
+    if x >= 1e6 { return String(format: "%.3gM", x / 1e6) }
+    if x >= 1e3 { return String(format: "%.3gK", x / 1e3) }
+    return "\(n)"
+}
