@@ -75,95 +75,112 @@ public final class FewShotEvaluator {
         return "[" + String(repeating: "=", count: n) + (n < width ? ">" + String(repeating: " ", count: width - n - 1) : "") + "] \(done)/\(total)"
     }
 
+    /// Per-document scores of one (shots, seed) pass, by the task's output type.
     func run(_ task: EvalTask, docs: [TaskDocument], builder: PromptBuilder, shots k: Int, seed: UInt64,
              report: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [DocScores] {
-        let s = task.spec
-        let tok = scorer.tokenizer
+        switch task.spec.outputType {
+        case .multipleChoice, .loglikelihood: return try scoreContinuations(task, docs: docs, builder: builder, shots: k, seed: seed, report: report)
+        case .generateUntil: return try BLASRuntime.withSpinningThreads { try generate(task, docs: docs, builder: builder, shots: k, seed: seed, report: report) }
+        case .loglikelihoodRolling: return try rolling(task, docs: docs, report: report)
+        }
+    }
+
+    /// Multiple choice (every choice scored after the prompt) and log-likelihood of one target.
+    func scoreContinuations(_ task: EvalTask, docs: [TaskDocument], builder: PromptBuilder, shots k: Int, seed: UInt64,
+                            report: @escaping (Int, Int) -> Void) throws -> [DocScores] {
+        let s = task.spec, tok = scorer.tokenizer
         var out = [DocScores](repeating: DocScores(), count: docs.count)
-        switch s.outputType {
-        case .multipleChoice, .loglikelihood:
-            var requests: [Scorer.Request] = [], owner: [(doc: Int, choice: Int)] = []
-            var rendered: [EvalTask.Rendered] = []
-            for (d, doc) in docs.enumerated() {
-                let r = try task.render(doc)
-                rendered.append(r)
-                let conts = s.outputType == .multipleChoice ? r.choices : [r.target ?? ""]
-                let longest = conts.map { tok.encode(s.targetDelimiter + $0).count }.max() ?? 0
-                let (prompt, used) = try builder.prompt(doc, shots: k, seed: seed, continuationTokens: longest)
-                out[d].shotsUsed = used
-                out[d].sample["prompt"] = prompt
-                for (c, cont) in conts.enumerated() {
-                    let enc = RequestEncoding.encodePair(tok, context: prompt, continuation: s.targetDelimiter + cont)
-                    requests.append(Scorer.Request(context: enc.context, continuation: enc.continuation))
-                    owner.append((d, c))
-                }
+        var requests: [Scorer.Request] = [], owner: [Int] = [], rendered: [EvalTask.Rendered] = []
+        for (d, doc) in docs.enumerated() {
+            let r = try task.render(doc)
+            rendered.append(r)
+            let conts = s.outputType == .multipleChoice ? r.choices : [r.target ?? ""]
+            let longest = conts.map { tok.encode(s.targetDelimiter + $0).count }.max() ?? 0
+            let (prompt, used) = try builder.prompt(doc, shots: k, seed: seed, continuationTokens: longest)
+            out[d].shotsUsed = used
+            out[d].sample["prompt"] = prompt
+            for cont in conts {
+                let enc = RequestEncoding.encodePair(tok, context: prompt, continuation: s.targetDelimiter + cont)
+                requests.append(Scorer.Request(context: enc.context, continuation: enc.continuation))
+                owner.append(d)
             }
-            let scores = scorer.logLikelihoods(requests) { report($0, requests.count) }
-            var lls = [[Double]](repeating: [], count: docs.count), greedy = [[Bool]](repeating: [], count: docs.count)
-            for (i, o) in owner.enumerated() { lls[o.doc].append(scores[i].logLikelihood); greedy[o.doc].append(scores[i].greedy) }
-            for d in 0..<docs.count {
-                let r = rendered[d]
-                if s.outputType == .multipleChoice {
-                    let pred = lls[d].indices.max { lls[d][$0] < lls[d][$1] }!
-                    let norm = lls[d].enumerated().map { $0.element / Double(max(1, r.choices[$0.offset].utf8.count)) }
-                    let predNorm = norm.indices.max { norm[$0] < norm[$1] }!
-                    out[d].values = ["acc": pred == r.gold ? 1 : 0, "acc_norm": predNorm == r.gold ? 1 : 0]
-                    out[d].sample["choices"] = r.choices
-                    out[d].sample["loglikelihoods"] = lls[d]
-                    out[d].sample["prediction"] = pred
-                    out[d].sample["gold"] = r.gold ?? -1
-                } else {
-                    out[d].values = ["acc": greedy[d][0] ? 1 : 0, "loglikelihood": lls[d][0]]
-                    out[d].tokens = scores[owner.firstIndex { $0.doc == d }!].tokenLogLikelihoods.count
-                    out[d].sample["target"] = r.target ?? ""
-                    out[d].sample["loglikelihood"] = lls[d][0]
-                    out[d].sample["greedy"] = greedy[d][0]
-                }
+        }
+        let scores = scorer.logLikelihoods(requests) { report($0, requests.count) }
+        var byDoc = [[Scorer.Score]](repeating: [], count: docs.count)
+        for (i, d) in owner.enumerated() { byDoc[d].append(scores[i]) }
+        for d in 0..<docs.count {
+            if s.outputType == .multipleChoice { choose(&out[d], rendered[d], byDoc[d]) } else { target(&out[d], rendered[d], byDoc[d][0]) }
+        }
+        return out
+    }
+
+    /// `acc` (highest log-likelihood) and `acc_norm` (per byte) of one multiple-choice document.
+    func choose(_ out: inout DocScores, _ r: EvalTask.Rendered, _ scores: [Scorer.Score]) {
+        let lls = scores.map(\.logLikelihood)
+        let pred = lls.indices.max { lls[$0] < lls[$1] }!
+        let norm = lls.enumerated().map { $0.element / Double(max(1, r.choices[$0.offset].utf8.count)) }
+        let predNorm = norm.indices.max { norm[$0] < norm[$1] }!
+        out.values = ["acc": pred == r.gold ? 1 : 0, "acc_norm": predNorm == r.gold ? 1 : 0]
+        out.sample["choices"] = r.choices
+        out.sample["loglikelihoods"] = lls
+        out.sample["prediction"] = pred
+        out.sample["gold"] = r.gold ?? -1
+    }
+
+    /// Greedy-match accuracy and log-likelihood of one target.
+    func target(_ out: inout DocScores, _ r: EvalTask.Rendered, _ score: Scorer.Score) {
+        out.values = ["acc": score.greedy ? 1 : 0, "loglikelihood": score.logLikelihood]
+        out.tokens = score.tokenLogLikelihoods.count
+        out.sample["target"] = r.target ?? ""
+        out.sample["loglikelihood"] = score.logLikelihood
+        out.sample["greedy"] = score.greedy
+    }
+
+    /// Greedy generation until a stop string; exact match against the target.
+    func generate(_ task: EvalTask, docs: [TaskDocument], builder: PromptBuilder, shots k: Int, seed: UInt64,
+                  report: @escaping (Int, Int) -> Void) throws -> [DocScores] {
+        let s = task.spec, tok = scorer.tokenizer
+        var out = [DocScores](repeating: DocScores(), count: docs.count)
+        for (d, doc) in docs.enumerated() {
+            let r = try task.render(doc)
+            let (prompt, used) = try builder.prompt(doc, shots: k, seed: seed, continuationTokens: s.maxGenerationTokens)
+            let gen = scorer.generate(prompt: tok.encode(prompt), until: s.until, maxTokens: s.maxGenerationTokens)
+            var a = gen.trimmingCharacters(in: .whitespacesAndNewlines), b = (r.target ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if s.ignoreCase { a = a.lowercased(); b = b.lowercased() }
+            out[d].values = ["exact_match": a == b ? 1 : 0]
+            out[d].shotsUsed = used
+            out[d].sample = ["prompt": prompt, "prediction": gen, "gold": r.target ?? ""]
+            report(d + 1, docs.count)
+        }
+        return out
+    }
+
+    /// Rolling log-likelihood over disjoint windows of the context (each token predicted once);
+    /// with `induction`, the loss on the first and second copy of a repeated run.
+    func rolling(_ task: EvalTask, docs: [TaskDocument], report: @escaping (Int, Int) -> Void) throws -> [DocScores] {
+        let tok = scorer.tokenizer
+        let eot = tok.specialID("<|endoftext|>") ?? 0
+        var out = [DocScores](repeating: DocScores(), count: docs.count)
+        for (d, doc) in docs.enumerated() {
+            let r = try task.render(doc)
+            let ids = tok.encode(r.text)
+            let requests = stride(from: 0, to: ids.count, by: scorer.context).map { i in
+                Scorer.Request(context: i == 0 ? [eot] : [ids[i - 1]], continuation: Array(ids[i..<min(ids.count, i + scorer.context)]))
             }
-        case .generateUntil:
-            try BLASRuntime.withSpinningThreads { try generateAll() }
-            func generateAll() throws {
-            for (d, doc) in docs.enumerated() {
-                let r = try task.render(doc)
-                let (prompt, used) = try builder.prompt(doc, shots: k, seed: seed, continuationTokens: s.maxGenerationTokens)
-                let gen = scorer.generate(prompt: tok.encode(prompt), until: s.until, maxTokens: s.maxGenerationTokens)
-                var a = gen.trimmingCharacters(in: .whitespacesAndNewlines), b = (r.target ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-                if s.ignoreCase { a = a.lowercased(); b = b.lowercased() }
-                out[d].values = ["exact_match": a == b ? 1 : 0]
-                out[d].shotsUsed = used
-                out[d].sample = ["prompt": prompt, "prediction": gen, "gold": r.target ?? ""]
-                report(d + 1, docs.count)
+            let per = scorer.logLikelihoods(requests) { report($0, requests.count) }.flatMap(\.tokenLogLikelihoods)
+            out[d].nats = -per.reduce(0, +)
+            out[d].tokens = ids.count
+            out[d].bytes = r.text.utf8.count
+            out[d].values = ["nats": out[d].nats]
+            if task.spec.induction, let run = Template.lookup(doc.fields, "run")?.string {
+                let half = tok.encode(run).count
+                let first = per.prefix(half).dropFirst(), second = per.dropFirst(half)
+                let l1 = -first.reduce(0, +) / Double(max(1, first.count)), l2 = -second.reduce(0, +) / Double(max(1, second.count))
+                out[d].values["loss_first_copy"] = l1
+                out[d].values["loss_second_copy"] = l2
+                out[d].values["induction_gain"] = l1 - l2
             }
-            }
-        case .loglikelihoodRolling:
-            for (d, doc) in docs.enumerated() {
-                let r = try task.render(doc)
-                let ids = tok.encode(r.text)
-                let eot = tok.specialID("<|endoftext|>") ?? 0
-                // Disjoint windows of the context; each token predicted once.
-                var requests: [Scorer.Request] = []
-                var i = 0
-                while i < ids.count {
-                    let n = min(scorer.context, ids.count - i)
-                    let ctx: [Int32] = i == 0 ? [eot] : [ids[i - 1]]
-                    requests.append(Scorer.Request(context: ctx, continuation: Array(ids[i..<(i + n)])))
-                    i += n
-                }
-                let per = scorer.logLikelihoods(requests) { report($0, requests.count) }.flatMap(\.tokenLogLikelihoods)
-                out[d].nats = -per.reduce(0, +)
-                out[d].tokens = ids.count
-                out[d].bytes = r.text.utf8.count
-                out[d].values = ["nats": out[d].nats]
-                if s.induction, let run = Template.lookup(doc.fields, "run")?.string {
-                    let half = tok.encode(run).count
-                    let first = per.prefix(half).dropFirst(), second = per.dropFirst(half)
-                    let l1 = -first.reduce(0, +) / Double(max(1, first.count)), l2 = -second.reduce(0, +) / Double(max(1, second.count))
-                    out[d].values["loss_first_copy"] = l1
-                    out[d].values["loss_second_copy"] = l2
-                    out[d].values["induction_gain"] = l1 - l2
-                }
-                out[d].sample = ["tokens": ids.count, "nats": out[d].nats]
-            }
+            out[d].sample = ["tokens": ids.count, "nats": out[d].nats]
         }
         return out
     }

@@ -1,5 +1,4 @@
 import Foundation
-import TLLMCore
 
 /// A metric value with its standard error.
 public struct MetricValue: Codable, Sendable {

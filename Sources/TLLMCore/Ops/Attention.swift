@@ -159,18 +159,8 @@ extension Tensor {
         Parallel.forRanges(B * T, grain: 16) { r in
             for bt in r {
                 let t = bt % T + offset
-                let src = x + bt * ld, dst = y + bt * ld
-                (dst + rotated).update(from: src + rotated, count: ld - rotated)
-                for h in 0..<(H + KV) {
-                    let xs = src + h * hd, ys = dst + h * hd
-                    for i in 0..<half {
-                        let c = table.cos[t * half + i], sn = table.sin[t * half + i]
-                        let (ia, ib) = pair(i)
-                        let a = xs[ia], b = xs[ib]
-                        ys[ia] = a * c - b * sn
-                        ys[ib] = b * c + a * sn
-                    }
-                }
+                (y + bt * ld).update(from: x + bt * ld, count: ld)
+                table.rotate(y + bt * ld, heads: H + KV, headDim: hd, position: t, style: style)
             }
         }
         if Autograd.needsGrad(qkv) {
@@ -222,6 +212,23 @@ public enum RotaryStyle: String, Codable, Sendable {
 public struct RotaryTable: Sendable {
     public let cos: [Float]
     public let sin: [Float]
+
+    /// Rotates the first `heads` heads of one packed row in place, at `position`.
+    @inline(__always)
+    public func rotate(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim hd: Int, position: Int, style: RotaryStyle) {
+        let half = hd / 2
+        let pair = style.pairing(headDim: hd)
+        for h in 0..<heads {
+            let v = row + h * hd
+            for i in 0..<half {
+                let c = cos[position * half + i], sn = sin[position * half + i]
+                let (ia, ib) = pair(i)
+                let a = v[ia], b = v[ib]
+                v[ia] = a * c - b * sn
+                v[ib] = b * c + a * sn
+            }
+        }
+    }
 
     public init(positions: Int, halfDim: Int, base: Float) {
         var c = [Float](repeating: 0, count: positions * halfDim)

@@ -101,20 +101,6 @@ public final class GPTDecoder: IncrementalDecoder {
     /// Rotates the query and key heads of `m` packed rows in place (positions `length…`).
     func applyRope(_ qp: UnsafeMutablePointer<Float>, rows m: Int, heads: Int, headDim hd: Int, width: Int,
                    table: RotaryTable, style: RotaryStyle) {
-        let half = hd / 2
-        let pair = style.pairing(headDim: hd)
-        for i in 0..<m {
-            let pos = length + i
-            for hh in 0..<heads {
-                let v = qp + i * width + hh * hd
-                for j in 0..<half {
-                    let cs = table.cos[pos * half + j], sn = table.sin[pos * half + j]
-                    let (ia, ib) = pair(j)
-                    let a = v[ia], bb = v[ib]
-                    v[ia] = a * cs - bb * sn
-                    v[ib] = bb * cs + a * sn
-                }
-            }
-        }
+        for i in 0..<m { table.rotate(qp + i * width, heads: heads, headDim: hd, position: length + i, style: style) }
     }
 }
