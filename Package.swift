@@ -19,6 +19,17 @@ let fast: [SwiftSetting] = [
 ]
 let tuned: [SwiftSetting] = [.unsafeFlags(cpuFlags, .when(configuration: .release))]
 
+/// The quantized SIMD kernels are one source compiled for two instruction sets (x86-64); TLLMCore
+/// picks one at run time from the CPU's flags, so one binary runs on AVX2 and AVX-512 machines.
+#if arch(x86_64)
+func kernelSettings(_ cpu: String) -> [SwiftSetting] {
+    [.unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", cpu], .when(configuration: .release)),
+     .unsafeFlags(["-target-cpu", cpu], .when(configuration: .debug))]
+}
+#else
+func kernelSettings(_ cpu: String) -> [SwiftSetting] { fast }
+#endif
+
 let package = Package(
     name: "tllm",
     products: [
@@ -38,7 +49,9 @@ let package = Package(
         .systemLibrary(name: "CUTF8Proc", providers: [.apt(["libutf8proc-dev"])]),
 
         // MARK: - Libraries, lowest first
-        .target(name: "TLLMCore", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "TLLMKernelsAVX2", swiftSettings: kernelSettings("haswell")),
+        .target(name: "TLLMKernelsAVX512", swiftSettings: kernelSettings("skylake-avx512")),
+        .target(name: "TLLMCore", dependencies: ["CBLAS", "TLLMKernelsAVX2", "TLLMKernelsAVX512"], swiftSettings: fast),
         .target(name: "TLLMTokenizer", dependencies: ["CUTF8Proc", "TLLMCore"], swiftSettings: fast),
         .target(name: "TLLMData", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),
         .target(name: "TLLMModels", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),

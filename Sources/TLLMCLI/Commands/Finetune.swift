@@ -6,7 +6,7 @@ import TLLMTokenizer
 import TLLMTraining
 
 extension FineTuneMode: ArgumentValue {
-    public static func parse(_ text: String) -> FineTuneMode? { FineTuneMode.parse(text) }
+    public static func parse(_ text: String) -> FineTuneMode? { FineTuneMode.named(text) }
     public static var expected: String { "full, freeze:K or probe" }
     public var helpText: String { description }
 }

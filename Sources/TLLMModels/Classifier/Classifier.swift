@@ -71,7 +71,7 @@ public enum FineTuneMode: Equatable, CustomStringConvertible, Sendable {
     /// The whole encoder is frozen; features are computed once and only a linear head trains.
     case probe
 
-    public static func parse(_ s: String) -> FineTuneMode? {
+    public static func named(_ s: String) -> FineTuneMode? {
         if s == "full" { return .full }
         if s == "probe" { return .probe }
         if s.hasPrefix("freeze:"), let k = Int(s.dropFirst(7)), k >= 0 { return .freeze(k) }
