@@ -33,9 +33,11 @@ public final class Tokenizer {
     private var caches: [PieceCache]
 
     /// A tokenizer over ordinary tokens `tokens[id]` (nil for ids used by specials) and specials.
+    /// Bytes without a token of their own are an error unless `unknownToken` is given (they then
+    /// encode as it).
     public init(tokens: [[UInt8]?], specialTokens: [String: Int32], pattern: PreTokenizerPattern,
-                normalization: UnicodeNormalization = .none, name: String = "") throws {
-        self.bpe = try BytePairEncoder(tokens: tokens)
+                normalization: UnicodeNormalization = .none, name: String = "", unknownToken: Int32? = nil) throws {
+        self.bpe = try BytePairEncoder(tokens: tokens, unknown: unknownToken)
         self.pattern = pattern
         self.normalization = normalization
         self.specialTokens = specialTokens
@@ -66,6 +68,30 @@ public final class Tokenizer {
 
     /// Whether `id` names a token.
     public func contains(_ id: Int32) -> Bool { specialBytes[id] != nil || bpe.isToken(Int(id)) }
+
+    /// The merges in rank order, as `tokenizer.json` and GGUF spell them (`"Ġ t"`): for each
+    /// token of ≥ 2 bytes, the split its encoding uses.
+    public var mergeStrings: [String] {
+        var merges: [String] = []
+        for id in 0..<ordinaryCount where bpe.isToken(id) && bpe.bytes(of: id).count >= 2 {
+            if let (a, b) = bpe.mergeParts(of: UInt32(id)) {
+                merges.append(ByteLevel.string(bpe.bytes(of: Int(a))) + " " + ByteLevel.string(bpe.bytes(of: Int(b))))
+            }
+        }
+        return merges
+    }
+
+    /// Every id's text as GGUF's `tokenizer.ggml.tokens` spells it (GPT-2's byte map for
+    /// ordinary tokens, the text of special ones), with its GGUF token type (1 normal, 3 control).
+    public var ggufTokens: (strings: [String], types: [Int32]) {
+        var strings = [String](repeating: "", count: vocabularySize), types = [Int32](repeating: 1, count: vocabularySize)
+        for id in 0..<vocabularySize {
+            if let s = specialBytes[Int32(id)] { strings[id] = String(decoding: s, as: UTF8.self); types[id] = 3 }
+            else if bpe.isToken(id) { strings[id] = ByteLevel.string(bpe.bytes(of: id)) }
+            else { strings[id] = "<unused\(id)>"; types[id] = 5 }
+        }
+        return (strings, types)
+    }
 
     /// The number of ordinary tokens (bytes + merges).
     public var ordinaryCount: Int { bpe.count }

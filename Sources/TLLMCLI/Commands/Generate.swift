@@ -32,34 +32,43 @@ public struct GenerateCommand: ParsableCommand {
     public init() {}
     public static let info = CommandInfo(
         name: "generate",
-        summary: "generate text from a trained model (KV cache, streamed as it comes)",
-        usage: "--model DIR [--prompt TEXT] [--max-tokens 200] [--temperature 0.8] [--top-k 200] [--top-p 1] [--seed S]")
+        summary: "generate text from a trained model or a GGUF file (KV cache, streamed as it comes)",
+        usage: "--model DIR|FILE.gguf [--prompt TEXT] [--chat] [--max-tokens 200] [--temperature 0.8] [--top-k 200] [--top-p 1] [--seed S] [--logprobs K --json]")
     /// The sampling settings the flags ask for.
     public var sampling: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP) }
 
-    @Option("--model", "DIR", help: "a run folder or model directory") var model: String?
+    @Option("--model", "DIR", help: "a run folder, model directory or .gguf file") var model: String?
     @Option("--prompt", "TEXT", help: "text to continue (\\n for newlines)") var prompt = ""
+    @Flag("--chat", help: "wrap the prompt in the model's chat template (a user turn, then the assistant's)") var chat: Bool
+    @Option("--system", "TEXT", help: "with --chat: the system message", defaultDescription: "the template's") var system: String?
     @Option("--max-tokens", "N", help: "tokens to generate", .positive) var maxTokens = 200
     @Option("--temperature", "T", help: "0 = greedy", .nonNegative) var temperature: Float = 0.8
     @Option("--top-k", "K", help: "sample from the K most likely (0 = all)", .nonNegative) var topK = 200
     @Option("--top-p", "P", help: "nucleus sampling threshold", .unitInterval) var topP: Float = 1
     @Option("--seed", "S", help: "sampling seed") var seed: UInt64 = 1
     @Option("--samples", "N", help: "number of samples", .positive) var samples = 1
-    @Option("--vocab", "V", help: "override the model's tokenizer.json") var vocab: String?
-    @Flag("--json", help: "print {prompt, completions, tokens_per_s} as JSON instead of streaming") var json: Bool
+    @Option("--logprobs", "K", help: "with --json: each token's log-probability and the K most likely candidates", .nonNegative) var logprobs = 0
+    @Option("--vocab", "V", help: "override the model's tokenizer") var vocab: String?
+    @Flag("--json", help: "print {prompt, prompt_ids, completions, tokens, tokens_per_s} as JSON instead of streaming") var json: Bool
     let runtime = RuntimeOptions()
 
     public func run() throws {
         guard let model else { throw CLIError("tllm generate: --model DIR is required") }
+        if logprobs > 0 && !json { throw CLIError("tllm generate: --logprobs needs --json") }
         let bundle = try ModelBundle.open(URL(fileURLWithPath: model), vocabulary: vocab)
         let tok = bundle.tokenizer
-        let text = prompt.replacingOccurrences(of: "\\n", with: "\n")
-        let eot = tok.specialID("<|endoftext|>")
-        var ids = tok.encode(text)
-        if ids.isEmpty { ids = [eot ?? 0] }
-        let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
+        var text = prompt.replacingOccurrences(of: "\\n", with: "\n")
+        var allowed: Set<String> = []
+        if chat {
+            guard let template = bundle.chatTemplate else { throw CLIError("tllm generate: --chat needs a model with a chat template (a GGUF chat model)") }
+            text = template.render([("user", text)], system: system)
+            allowed = ChatTemplate.specialTokens
+        }
+        let stops = Set([tok.specialID("<|endoftext|>"), chat ? tok.specialID("<|im_end|>") : nil].compactMap { $0 })
+        var ids = tok.encode(text, allowedSpecial: allowed)
+        if ids.isEmpty { ids = [tok.specialID("<|endoftext|>") ?? 0] }
         let gen = Generator(model: bundle.model)
-        var completions: [String] = []
+        var completions: [String] = [], steps: [[String: Any]] = []
         var totalTokens = 0
         let t0 = Clock.now()
         for k in 0..<samples {
@@ -68,22 +77,41 @@ public struct GenerateCommand: ParsableCommand {
                 if k > 0 { print("\n---") }
                 printer.write(Array(text.utf8))
             }
-            let out = gen.generate(prompt: ids, maxTokens: maxTokens, options: options, seed: seed &+ UInt64(k),
-                                   stopAt: eot.map { [$0] } ?? []) { t in
-                if !json && t != eot { printer.write(tok.bytes(of: t)) }
+            let out = gen.generate(prompt: ids, maxTokens: maxTokens, options: sampling, seed: seed &+ UInt64(k), stopAt: stops) { t in
+                if json { if k == 0 && logprobs > 0 { steps.append(Self.step(t, gen.logits, gen.decoder.vocabularySize, tok, top: logprobs)) } }
+                else if !stops.contains(t) { printer.write(tok.bytes(of: t)) }
                 return true
             }
             printer.flush()
             totalTokens += out.count
-            completions.append(tok.decode(out.filter { $0 != eot }))
+            completions.append(tok.decode(out.filter { !stops.contains($0) }))
         }
         let dt = Clock.now() - t0
         if json {
-            printJSON(["prompt": text, "completions": completions, "tokens": totalTokens, "tokens_per_s": Double(totalTokens) / dt])
+            var o: [String: Any] = ["prompt": text, "prompt_ids": ids.map(Int.init), "completions": completions, "completion": completions[0],
+                                    "tokens_generated": totalTokens, "tokens_per_s": Double(totalTokens) / dt]
+            if logprobs > 0 { o["tokens"] = steps }
+            printJSON(o)
         } else {
             print("")
             Log.info(String(format: "%d tokens in %.2f s (%.0f tokens/s)", totalTokens, dt, Double(totalTokens) / dt))
         }
+    }
+
+    /// One generated token with its log-probability and the `top` most likely candidates, from
+    /// the logits that produced it (natural log, as llama.cpp's `n_probs`).
+    static func step(_ t: Int32, _ logits: UnsafePointer<Float>, _ V: Int, _ tok: Tokenizer, top: Int) -> [String: Any] {
+        let m = (0..<V).reduce(-Float.infinity) { max($0, logits[$1]) }
+        var z = 0.0
+        for j in 0..<V { z += Foundation.exp(Double(logits[j] - m)) }
+        let lz = Double(m) + Foundation.log(z)
+        func entry(_ id: Int) -> [String: Any] {
+            ["id": id, "text": String(decoding: tok.bytes(of: Int32(id)), as: UTF8.self), "logprob": Double(logits[id]) - lz]
+        }
+        let best = (0..<V).sorted { logits[$0] > logits[$1] }.prefix(top)
+        var e = entry(Int(t))
+        e["top"] = best.map(entry)
+        return e
     }
 }
 
@@ -93,7 +121,7 @@ struct EvalPerplexityCommand: ParsableCommand {
         summary: "loss, perplexity and bits per byte of a model on any text",
         usage: "--model DIR FILE [--json]")
 
-    @Option("--model", "DIR", help: "a run folder or model directory") var model: String?
+    @Option("--model", "DIR", help: "a run folder, model directory or .gguf file") var model: String?
     @Option("--window", "T", help: "window length", .positive, defaultDescription: "the model's context") var window: Int?
     @Option("--vocab", "V", help: "override the model's tokenizer.json") var vocab: String?
     @Flag("--json", help: "print {tokens, loss, perplexity, bits_per_byte} as JSON") var json: Bool

@@ -1,5 +1,6 @@
 import Foundation
 import TLLMCore
+import TLLMModels
 import TLLMTokenizer
 
 extension PreTokenizerPattern: ArgumentChoice {}
@@ -7,7 +8,13 @@ extension UnicodeNormalization: ArgumentChoice {}
 
 /// `--vocab`, shared by the tokenizer commands.
 struct VocabularyOption: OptionGroup {
-    @Option("--vocab", "V", help: "gpt2, cl100k, default, a GPT-2 directory, a .tiktoken or a .json file", defaultDescription: "default") var vocab: String?
+    @Option("--vocab", "V", help: "gpt2, cl100k, default, a GPT-2 directory, a .tiktoken, .json or .gguf file", defaultDescription: "default") var vocab: String?
+
+    /// The vocabulary named (a GGUF file's from its metadata).
+    func load() throws -> Tokenizer {
+        if let vocab, vocab.hasSuffix(".gguf") { return try GGUFLanguageModel.tokenizer(GGUFFile(path: vocab)) }
+        return try VocabularyFiles.load(vocab)
+    }
 }
 
 struct TokenizerTrainCommand: ParsableCommand {
@@ -62,7 +69,7 @@ struct TokenizerEncodeCommand: ParsableCommand {
     @Positionals("FILE") var files: [String]
 
     func run() throws {
-        let tok = try VocabularyFiles.load(vocabulary.vocab)
+        let tok = try vocabulary.load()
         let bytes: [UInt8]
         if let text { bytes = Array(text.utf8) } else {
             guard files.count == 1 else { throw CLIError("tllm tokenizer encode: give one FILE or --text TEXT") }
@@ -91,7 +98,7 @@ struct TokenizerDecodeCommand: ParsableCommand {
     @Positionals("FILE") var files: [String]
 
     func run() throws {
-        let tok = try VocabularyFiles.load(vocabulary.vocab)
+        let tok = try vocabulary.load()
         let text: String
         let source: String
         if let s = self.ids { text = s; source = "--ids" } else if let f = files.first {
@@ -124,7 +131,7 @@ struct TokenizerStatsCommand: ParsableCommand {
 
     func run() throws {
         guard files.count == 1 else { throw CLIError("tllm tokenizer stats: give one FILE") }
-        let tok = try VocabularyFiles.load(vocabulary.vocab)
+        let tok = try vocabulary.load()
         let bytes = try TextFiles.readBytes(files[0])
         var best = Double.infinity
         var ids: [Int32] = []
@@ -169,7 +176,7 @@ struct TokenizeCommand: ParsableCommand {
         guard let out else { throw CLIError("tllm tokenize: -o DIR is required") }
         guard !inputs.isEmpty else { throw CLIError("tllm tokenize: give at least one text file") }
         let frac = valFraction
-        let tok = try VocabularyFiles.load(vocabulary.vocab)
+        let tok = try vocabulary.load()
         let files = try TextFiles.expand(inputs)
         let docs = try files.map { String(decoding: try TextFiles.readUTF8($0), as: UTF8.self) }
         let split = ShardBuilder.split(documents: tok.encodeDocuments(docs), separator: tok.specialID("<|endoftext|>"), validationFraction: frac)

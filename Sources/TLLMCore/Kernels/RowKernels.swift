@@ -60,6 +60,15 @@ public enum RowKernels {
         for i in 0..<rows { (y + i * cols).update(from: bias, count: cols) }
     }
 
+    /// A bias into each of `rows` rows of `y` (`ldy` apart): copied (so that a product with
+    /// beta = 1 adds to it), or added when `accumulate`.
+    @inline(__always)
+    public static func addBias(_ b: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, cols: Int, ldy: Int, accumulate: Bool) {
+        for i in 0..<rows {
+            if accumulate { add(b, into: y + i * ldy, count: cols) } else { (y + i * ldy).update(from: b, count: cols) }
+        }
+    }
+
     /// `y[rows × out] (+)= x[rows × in] · Wᵀ` with W `[out, in]` (row-major, `ldw` ≥ in).
     ///
     /// One row is a matrix–vector product and goes to `cblas_sgemv`, which reads W in place; more
@@ -70,6 +79,7 @@ public enum RowKernels {
                               out outF: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool) {
         let lw = ldw ?? inF
         if rows == 1 {
+            // (one row: ldy does not matter)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outF), Int32(inF), 1, w, Int32(lw), x, 1, accumulate ? 1 : 0, y, 1)
         } else {
             GEMM.sgemm(transB: true, m: rows, n: outF, k: inF, a: x, lda: inF, b: w, ldb: lw,

@@ -1,3 +1,19 @@
+/// A linear map that inference loops apply to rows of their own buffers (no tape): tllm's f32
+/// ``Linear``, a ``QuantizedLinear`` over GGML blocks, or a ``StackedLinear`` of several.
+public protocol RowLinear: AnyObject {
+    var inFeatures: Int { get }
+    var outFeatures: Int { get }
+    /// `y[rows, out] = x[rows, in]·Wᵀ + b`, or `y += …` when `accumulate`; `y`'s rows are `ldy`
+    /// apart (≥ out).
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
+}
+
+extension RowLinear {
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        apply(x, rows: rows, into: y, ldy: outFeatures, accumulate: accumulate)
+    }
+}
+
 /// A fully connected layer `y = x·Wᵀ + b`, weights in PyTorch `nn.Linear` layout:
 ///
 ///     weight  [out, in]      bias  [out]  (optional)
@@ -5,7 +21,7 @@
 /// Two paths: ``callAsFunction(_:context:)`` records on the tape (one sgemm forward, two back);
 /// ``apply(_:rows:into:accumulate:)`` is the tape-free kernel for inference loops that own their
 /// buffers (sgemv for one row, sgemm for more).
-public final class Linear: Module, UnaryLayer {
+public final class Linear: Module, UnaryLayer, RowLinear {
     @ParameterInfo public var weight: Tensor     // [out, in]
     @ParameterInfo public var bias: Tensor?      // [out]
 
@@ -35,16 +51,10 @@ public final class Linear: Module, UnaryLayer {
     /// `y[rows, out] = x[rows, in]·Wᵀ + b`, or `y += x·Wᵀ + b` when `accumulate` (the bias is
     /// added to `y` first, then the product). No tape, no allocation.
     @inline(__always)
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         let outF = outFeatures
-        if let b = bias {
-            if accumulate {
-                for i in 0..<rows { RowKernels.add(b.data, into: y + i * outF, count: outF) }
-            } else {
-                RowKernels.fillRows(y, rows: rows, with: b.data, cols: outF)
-            }
-        }
-        RowKernels.linear(x, rows: rows, in: inFeatures, weight: weight.data, out: outF, into: y,
+        if let b = bias { RowKernels.addBias(b.data, rows: rows, into: y, cols: outF, ldy: ldy, accumulate: accumulate) }
+        RowKernels.linear(x, rows: rows, in: inFeatures, weight: weight.data, out: outF, into: y, ldy: ldy,
                           accumulate: accumulate || bias != nil)
     }
 }

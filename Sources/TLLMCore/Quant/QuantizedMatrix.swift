@@ -73,7 +73,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// `y[n, rows] (+)= x[n, cols] · Wᵀ` with `y`'s rows `ldy` apart: a GEMV per row for one
     /// row, else panels of W dequantized (≤ 4 MiB each) and `cblas_sgemm`.
     public func apply(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        if n == 1 && !accumulate { return gemv(x, into: y) }
+        if n == 1 {
+            guard accumulate else { return gemv(x, into: y) }
+            let t = QuantScratch.output(rows)
+            gemv(x, into: t)
+            RowKernels.add(t, into: y, count: rows)
+            return
+        }
         if type == .f32 {
             GEMM.sgemm(transB: true, m: n, n: rows, k: cols, a: x, lda: cols, b: data.assumingMemoryBound(to: Float.self), ldb: cols,
                        beta: accumulate ? 1 : 0, c: y, ldc: ldy)
@@ -103,6 +109,7 @@ final class OwnedBytes {
 enum QuantScratch {
     nonisolated(unsafe) static var activations = Storage(count: 1)
     nonisolated(unsafe) static var panels = Storage(count: 1)
+    nonisolated(unsafe) static var outputs = Storage(count: 1)
     static let lock = NSLock()
 
     /// Scratch of at least `count` floats for the permuted x (decoding runs on one thread at a time).
@@ -110,6 +117,12 @@ enum QuantScratch {
         lock.lock(); defer { lock.unlock() }
         if activations.count < count { activations = Storage(count: count) }
         return activations.pointer
+    }
+
+    static func output(_ count: Int) -> UnsafeMutablePointer<Float> {
+        lock.lock(); defer { lock.unlock() }
+        if outputs.count < count { outputs = Storage(count: count) }
+        return outputs.pointer
     }
 
     static func panel(_ count: Int) -> UnsafeMutablePointer<Float> {

@@ -82,6 +82,4 @@ extension GPTModel: LanguageModel {
     public func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int) -> Tensor {
         loss(ids, targets: targets, batch: B, length: T, context: .inference)
     }
-
-    public func makeDecoder() -> any IncrementalDecoder { GPTDecoder(model: self) }
 }

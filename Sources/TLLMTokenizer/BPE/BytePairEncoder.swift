@@ -22,7 +22,7 @@ public final class BytePairEncoder {
 
     /// Builds an encoder from `tokens[id]` = bytes (ordinary tokens only; ids may skip ranges used by
     /// specials: those entries are nil).
-    init(tokens: [[UInt8]?]) throws {
+    init(tokens: [[UInt8]?], unknown: Int32? = nil) throws {
         var arena: [UInt8] = []
         var offsets: [Int32] = [0]
         let table = ByteStringTable(capacity: tokens.count)
@@ -40,7 +40,10 @@ public final class BytePairEncoder {
             if let id = table.get([UInt8(b)], 1) { bytes[b] = id }
         }
         if let missing = bytes.firstIndex(of: UInt32.max) {
-            throw TLLMError("the vocabulary has no token for byte 0x\(String(missing, radix: 16)); byte-level BPE needs all 256")
+            guard let unknown, unknown >= 0 else {
+                throw TLLMError("the vocabulary has no token for byte 0x\(String(missing, radix: 16)); byte-level BPE needs all 256")
+            }
+            for b in 0..<256 where bytes[b] == UInt32.max { bytes[b] = UInt32(unknown) }
         }
         // Every split of a token into two tokens is a merge that produces it.
         let pt = PairTable(capacity: tokens.count * 4)

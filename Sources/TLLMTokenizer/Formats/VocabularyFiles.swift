@@ -126,13 +126,7 @@ public enum VocabularyFiles {
         for id in 0..<t.ordinaryCount where t.bpe.isToken(id) {
             vocab.append((ByteLevel.string(t.bpe.bytes(of: id)), id))
         }
-        // Merges in rank order: for each token of ≥ 2 bytes, the split its encoding uses.
-        var merges: [String] = []
-        for id in 0..<t.ordinaryCount where t.bpe.isToken(id) && t.bpe.bytes(of: id).count >= 2 {
-            if let (a, b) = t.bpe.mergeParts(of: UInt32(id)) {
-                merges.append(ByteLevel.string(t.bpe.bytes(of: Int(a))) + " " + ByteLevel.string(t.bpe.bytes(of: Int(b))))
-            }
-        }
+        let merges = t.mergeStrings
         let added = t.specialTokens.sorted { $0.value < $1.value }.map { s, id in
             "{\"id\":\(id),\"content\":\(JSONValue.quote(s)),\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}"
         }
@@ -146,6 +140,8 @@ public enum VocabularyFiles {
         switch t.pattern {
         case .gpt2:
             preTokenizer = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}"
+        case .smollm:
+            preTokenizer = "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}]}"
         case .cl100k:
             preTokenizer = "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\(JSONValue.quote(t.pattern.regex))},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]}"
         }
@@ -216,7 +212,10 @@ public enum VocabularyFiles {
         }
         var pattern = PreTokenizerPattern.gpt2
         if let pre = json["pre_tokenizer"] {
-            if pre["type"]?.string == "Sequence",
+            if pre["type"]?.string == "Sequence", let first = pre["pretokenizers"]?.array?.first,
+               first["type"]?.string == "Digits", first["individual_digits"]?.bool == true {
+                pattern = .smollm
+            } else if pre["type"]?.string == "Sequence",
                let regex = pre["pretokenizers"]?.array?.first?["pattern"]?["Regex"]?.string {
                 guard let p = PreTokenizerPattern.allCases.first(where: { $0.regex == regex }) else {
                     throw TLLMError("pre_tokenizer regex is not one tllm implements (gpt2 or cl100k)", file: path)
@@ -236,6 +235,53 @@ public enum VocabularyFiles {
         }
         return try wrap(tokens: tokens, specials: specials, pattern: pattern, normalization: normalization,
                         name: url.deletingPathExtension().lastPathComponent, file: path)
+    }
+
+    // MARK: - GGUF metadata
+
+    /// A tokenizer from a GGUF file's `tokenizer.ggml.*` metadata (model `gpt2`: byte-level BPE):
+    /// `tokens` in GPT-2's byte-to-character map, their `types` (3 control and 4 user-defined
+    /// are special tokens), the `merges` (each must name tokens of the vocabulary, and merge ranks
+    /// must follow token ids, which byte-level BPE here relies on), and the pre-tokenizer name.
+    /// Bytes with no token of their own encode as `unknown`.
+    public static func fromGGUF(tokens strings: [String], types: [Int], merges: [String], pre: String, unknown: Int32?,
+                                name: String, file: String) throws -> Tokenizer {
+        let pattern: PreTokenizerPattern
+        switch pre {
+        case "smollm": pattern = .smollm
+        case "gpt2", "default", "gpt-2": pattern = .gpt2
+        default: throw TLLMError("pre-tokenizer '\(pre)' is not supported (gpt2, smollm)", file: file)
+        }
+        guard types.isEmpty || types.count == strings.count else {
+            throw TLLMError("tokenizer.ggml.token_type has \(types.count) entries for \(strings.count) tokens", file: file)
+        }
+        var tokens = [[UInt8]?](repeating: nil, count: strings.count)
+        var specials: [String: Int32] = [:]
+        var index: [[UInt8]: Int] = [:]
+        for (id, s) in strings.enumerated() {
+            if !types.isEmpty && (types[id] == 3 || types[id] == 4) { specials[s] = Int32(id); continue }
+            guard let b = ByteLevel.bytes(s) else { throw TLLMError("token \(id) \(JSONValue.quote(s)) has characters outside GPT-2's byte map", file: file) }
+            tokens[id] = b
+            index[b] = id
+        }
+        var lastRank = -1
+        for (k, m) in merges.enumerated() {
+            let pair = m.split(separator: " ", omittingEmptySubsequences: false)
+            guard pair.count == 2, let a = ByteLevel.bytes(String(pair[0])), let b = ByteLevel.bytes(String(pair[1])),
+                  index[a] != nil, index[b] != nil, let id = index[a + b] else {
+                throw TLLMError("tokenizer.ggml.merges[\(k)] \(JSONValue.quote(m)) is malformed or names a token that is not in the vocabulary", file: file)
+            }
+            guard id > lastRank else {
+                throw TLLMError("tokenizer.ggml.merges[\(k)] produces token \(id) after token \(lastRank): merge order must follow token ids", file: file)
+            }
+            lastRank = id
+        }
+        while let last = tokens.last, last == nil { tokens.removeLast() }
+        do {
+            return try Tokenizer(tokens: tokens, specialTokens: specials, pattern: pattern, name: name, unknownToken: unknown)
+        } catch let e as TLLMError {
+            throw TLLMError(e.message, file: file)
+        }
     }
 
     // MARK: - Resolving `--vocab`

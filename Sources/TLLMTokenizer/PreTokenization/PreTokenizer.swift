@@ -5,6 +5,9 @@ public enum PreTokenizerPattern: String, Codable, Sendable, CaseIterable {
     case gpt2
     /// cl100k: `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s+(?!\S)|\s`
     case cl100k
+    /// SmolLM / StarCoder 2 (`tokenizer.ggml.pre = smollm`): every digit is a piece of its own
+    /// (HF's `Digits(individual_digits)`), then the GPT-2 pattern within what lies between digits.
+    case smollm
 
     /// The regular expression the scanner implements (tiktoken 0.14's spelling).
     public var regex: String {
@@ -13,6 +16,8 @@ public enum PreTokenizerPattern: String, Codable, Sendable, CaseIterable {
             return #"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"#
         case .cl100k:
             return #"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"#
+        case .smollm:
+            return #"\p{N} then '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"#
         }
     }
 }
@@ -38,7 +43,11 @@ public struct PieceScanner {
     /// The end of the piece that starts at `i` (`i < n`).
     @inline(__always)
     public func end(of i: Int) -> Int {
-        pattern == .gpt2 ? gpt2(i) : cl100k(i)
+        switch pattern {
+        case .gpt2: return gpt2(i)
+        case .cl100k: return cl100k(i)
+        case .smollm: return smollm(i)
+        }
     }
 
     /// Calls `body(start, end)` for every piece of `range`.
@@ -110,6 +119,23 @@ public struct PieceScanner {
         case .newline, .whitespace:
             return whitespace(i, newlineRule: false)
         }
+    }
+
+    // MARK: - SmolLM
+
+    /// GPT-2's piece, except that digits are split off first: a digit is a piece alone, a space
+    /// before a digit is not its prefix, and whitespace runs up to a digit are not shortened for it.
+    @inline(__always)
+    func smollm(_ i: Int) -> Int {
+        let c = cc.decode(p, i, n)
+        if c.kind == .number { return i + c.len }
+        let e = gpt2(i)
+        if c.kind == .space, e > i + 1, cc.decode(p, i + 1, n).kind == .number { return i + 1 }
+        if c.kind.isWhitespace, e < n {
+            let d = cc.decode(p, e, n)
+            if d.kind.isWhitespace, e + d.len < n, cc.decode(p, e + d.len, n).kind == .number { return e + d.len }
+        }
+        return e
     }
 
     /// The whitespace alternatives: `\s+$`, (cl100k: `\s*[\r\n]`), `\s+(?!\S)`, `\s`.
