@@ -80,7 +80,7 @@ public final class FewShotEvaluator {
              report: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [DocScores] {
         switch task.spec.outputType {
         case .multipleChoice, .loglikelihood: return try scoreContinuations(task, docs: docs, builder: builder, shots: k, seed: seed, report: report)
-        case .generateUntil: return try BLASRuntime.withSpinningThreads { try generate(task, docs: docs, builder: builder, shots: k, seed: seed, report: report) }
+        case .generateUntil: return try scorer.generator.decoder.whileDecoding { try generate(task, docs: docs, builder: builder, shots: k, seed: seed, report: report) }
         case .loglikelihoodRolling: return try rolling(task, docs: docs, report: report)
         }
     }

@@ -173,18 +173,29 @@ struct ExportCommand: ParsableCommand {
 struct BenchGenerateCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "bench generate",
-        summary: "time KV-cache generation at batch 1 (tokens/s)",
-        usage: "[--vocab-size V --layers L --d-model D --heads H --context T] [--tokens N] [--json]")
+        summary: "time batch-1 prefill and KV-cache decoding (tokens/s, peak RSS) of a model, GGUF included, or of a fresh GPT",
+        usage: "[--model DIR|FILE.gguf --prompt-tokens 64 --new-tokens 128 | --vocab-size V --layers L --d-model D …] [--json]")
 
+    @Option("--model", "M", help: "a run folder, model directory or .gguf file (default: a fresh GPT of the flags below)") var model: String?
+    @Option("--prompt-tokens", "N", help: "prompt length (tokens of Hamlet)", .positive) var promptTokens = 64
+    @Option("--new-tokens", "N", aliases: ["--tokens"], help: "tokens to decode", .positive) var newTokens = 128
     let architecture = BenchArchitecture()
-    @Option("--tokens", "N", help: "tokens to generate", .positive) var tokens = 200
     let runtime = RuntimeOptions()
     let output = OutputOptions()
 
     func run() throws {
-        let r = try GenerateBenchmark.run(config: try architecture.config(), tokens: tokens)
+        let r: GenerateBenchmark.Result
+        if let model {
+            let b = try ModelBundle.open(URL(fileURLWithPath: model))
+            r = GenerateBenchmark.run(model: b.model, parameters: b.config.parameters,
+                                      prompt: try GenerateBenchmark.promptTokens(promptTokens, tokenizer: b.tokenizer), newTokens: newTokens)
+        } else {
+            r = try GenerateBenchmark.run(config: try architecture.config(), tokens: newTokens)
+        }
         if output.json { printJSON(encodable: r); return }
-        print(String(format: "%@ parameters: %d tokens in %.3f s = %.0f tokens/s (batch 1, KV cache), peak RSS %.2f GiB",
-                     formatCount(r.parameters), r.tokens, r.seconds, r.tokensPerSecond, Double(r.peakRSSBytes) / Double(1 << 30)))
+        print(String(format: "%@ parameters on %@ (%d threads, %@ kernels)", formatCount(r.parameters), r.cpu, r.threads, r.kernels))
+        print(String(format: "prefill: %d tokens in %.3f s = %.0f tokens/s", r.promptTokens, r.prefillSeconds, r.prefillTokensPerSecond))
+        print(String(format: "decode:  %d tokens in %.3f s = %.1f tokens/s (batch 1, KV cache); peak RSS %.0f MiB",
+                     r.tokens, r.seconds, r.tokensPerSecond, Double(r.peakRSSBytes) / Double(1 << 20)))
     }
 }

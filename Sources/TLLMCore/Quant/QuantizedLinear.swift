@@ -31,7 +31,24 @@ public final class StackedLinear: RowLinear {
     public var inFeatures: Int { parts[0].inFeatures }
     public var outFeatures: Int { parts.reduce(0) { $0 + $1.outFeatures } }
 
+    /// The parts' matrices, when all are bias-free quantized matrices of one type (one GEMV pass).
+    lazy var fusedMatrices: [QuantizedMatrix]? = {
+        let q = parts.compactMap { ($0 as? QuantizedLinear).flatMap { $0.bias == nil ? $0.weight : nil } }
+        guard q.count == parts.count, Set(q.map(\.type)).count == 1, q[0].type != .f32, q[0].type != .f16 else { return nil }
+        return q
+    }()
+
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        if rows == 1 && !accumulate, let q = fusedMatrices {
+            // One pass for all parts: x prepared once, rows split over the pool together.
+            let m0 = q[0]
+            let scratch = QuantScratch.local(m0.cols + m0.cols / 32)
+            QuantDispatch.prepare(x, count: m0.cols, type: m0.type, xp: scratch, xs: scratch + m0.cols)
+            var column = 0
+            let targets = q.map { m -> (QuantizedMatrix, UnsafeMutablePointer<Float>) in defer { column += m.rows }; return (m, y + column) }
+            QuantDispatch.parallelRows(targets, xp: scratch, xs: scratch + m0.cols)
+            return
+        }
         var column = 0
         for p in parts {
             if rows == 1 && !accumulate && ldy != p.outFeatures {

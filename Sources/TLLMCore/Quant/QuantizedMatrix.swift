@@ -56,7 +56,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let scratch = QuantScratch.local(cols + cols / 32)
         let xp = scratch, xs = scratch + cols
         QuantDispatch.prepare(x, count: cols, type: type, xp: xp, xs: xs)
-        Parallel.forRanges(rows, grain: 64) { r in QuantDispatch.gemv(self, rows: r, xp: xp, xs: xs, y: y) }
+        QuantDispatch.parallelRows([(self, y)], xp: xp, xs: xs)
     }
 
     /// f16 (rare in files tllm reads): decode rows, dot in f32.
@@ -168,6 +168,26 @@ public enum QuantDispatch {
         case .q8_0: K.permute(x, count: count, into: xp, lane: K.byteLane)
         case .bf16: K.permute(x, count: count, into: xp, lane: K.halfLane)
         case .f32, .f16: xp.update(from: x, count: count)
+        }
+    }
+
+    /// All rows of each `(matrix, y)` pair (same input width and type) with prepared activations,
+    /// split over the decode pool in chunks of about 64 rows.
+    static func parallelRows(_ parts: [(QuantizedMatrix, UnsafeMutablePointer<Float>)], xp: UnsafePointer<Float>, xs: UnsafePointer<Float>) {
+        let total = parts.reduce(0) { $0 + $1.0.rows }
+        let chunks = min(4 * max(1, Threading.count), max(1, total / 64))
+        SpinPool.shared.run(chunks: chunks) { c in
+            var lo = total * c / chunks
+            let hi = total * (c + 1) / chunks
+            var base = 0
+            for (m, y) in parts {
+                if lo < base + m.rows && lo < hi {
+                    let end = min(hi, base + m.rows)
+                    gemv(m, rows: (lo - base)..<(end - base), xp: xp, xs: xs, y: y)
+                    lo = end
+                }
+                base += m.rows
+            }
         }
     }
 

@@ -9,7 +9,7 @@ public final class Scorer {
     public let model: any LanguageModel
     public let tokenizer: Tokenizer
     public var batch = 8
-    let generator: Generator
+    public let generator: Generator
 
     public init(model: any LanguageModel, tokenizer: Tokenizer) {
         self.model = model

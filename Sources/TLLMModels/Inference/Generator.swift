@@ -75,7 +75,7 @@ extension Generator {
     /// to stop). When the context fills, the cache is rebuilt from the last half of the context.
     public func generate(prompt: [Int32], maxTokens: Int, options: SamplingOptions, seed: UInt64,
                          stopAt: Set<Int32> = [], onToken: (Int32) -> Bool = { _ in true }) -> [Int32] {
-        BLASRuntime.withSpinningThreads { generateTokens(prompt: prompt, maxTokens: maxTokens, options: options, seed: seed,
+        decoder.whileDecoding { generateTokens(prompt: prompt, maxTokens: maxTokens, options: options, seed: seed,
                                                         stopAt: stopAt, onToken: onToken) }
     }
 

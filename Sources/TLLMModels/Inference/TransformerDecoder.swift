@@ -39,6 +39,9 @@ public final class TransformerDecoder: IncrementalDecoder {
 
     public func reset() { length = 0 }
 
+    /// f32 stacks decode on BLAS (sgemv); quantized ones on tllm's kernels.
+    public var decodesWithBLAS: Bool { !(stack.output is QuantizedLinear) }
+
     /// Appends `tokens` and computes the logits after the last one.
     public func feed(_ tokens: [Int32]) {
         feed(tokens, logitsAt: [tokens.count - 1], into: logits)
@@ -53,7 +56,11 @@ public final class TransformerDecoder: IncrementalDecoder {
         var start = 0
         while start < tokens.count {
             let m = min(chunk, tokens.count - start)
-            forward(Array(tokens[start..<(start + m)]))
+            if m == 1 && !decodesWithBLAS {
+                Threading.withSingleThreadedBLAS { forward([tokens[start]]) }
+            } else {
+                forward(Array(tokens[start..<(start + m)]))
+            }
             var rows: [Int] = []
             while next + rows.count < at.count, at[next + rows.count] < start + m { rows.append(at[next + rows.count] - start) }
             if !rows.isEmpty { project(rows, into: out + next * stack.vocabularySize) }

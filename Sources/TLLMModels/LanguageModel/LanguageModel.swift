@@ -46,9 +46,23 @@ public protocol IncrementalDecoder: AnyObject {
     func reset()
     /// Appends `tokens` (1 ≤ count ≤ ``remaining``) and computes the last one's logits.
     func feed(_ tokens: [Int32])
+    /// Whether single-token steps are mostly BLAS calls (f32 weights).
+    var decodesWithBLAS: Bool { get }
 }
 
 extension IncrementalDecoder {
     /// How many more tokens fit.
     public var remaining: Int { contextLength - length }
+
+    /// Runs `body` the way this decoder decodes fastest: with OpenBLAS's threads spinning between
+    /// calls when its single-token products are BLAS matrix–vector products (f32 weights), and
+    /// as they are when they are tllm's quantized kernels (the decoder keeps OpenBLAS
+    /// single-threaded during those steps, so that its idle threads do not steal the cores from
+    /// the spinning decode workers).
+    public func whileDecoding<T>(_ body: () throws -> T) rethrows -> T {
+        if decodesWithBLAS { return try BLASRuntime.withSpinningThreads(body) }
+        return try body()
+    }
+
+    public var decodesWithBLAS: Bool { true }
 }
