@@ -160,6 +160,21 @@ def run_child(argv, timeout, env=None):
         return rc, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"), ru.ru_maxrss * 1024, wall
 
 
+def cpu_busy_seconds():
+    """Machine-wide non-idle CPU seconds since boot (from /proc/stat), or None."""
+    try:
+        f = open("/proc/stat").readline().split()
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def children_cpu_seconds():
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def tail(s, n=12):
     lines = [l for l in s.strip().splitlines() if l.strip()]
     return "\n".join("    " + l for l in lines[-n:])
@@ -497,6 +512,7 @@ def main(argv=None):
                 if eng == "tllm" and not run_tllm:
                     continue
                 t0 = time.perf_counter()
+                busy0, kids0 = cpu_busy_seconds(), children_cpu_seconds()
                 if eng == "llama.cpp":
                     r = run_llamacpp(spec, a.timeout)
                     if r.get("ok"):
@@ -512,12 +528,17 @@ def main(argv=None):
                     r = run_tllm_speed(a)
                 r["repeat"] = rep
                 r["loadavg"] = os.getloadavg()[0]
+                busy1, kids1, wall = cpu_busy_seconds(), children_cpu_seconds(), time.perf_counter() - t0
+                # CPU used by everything else on the machine while this run was going (in cores):
+                # > ~0.1 means the run competed with other work and its timings are suspect.
+                r["other_cpu_cores"] = (max(0.0, (busy1 - busy0) - (kids1 - kids0)) / wall
+                                        if busy0 is not None and busy1 is not None and wall > 0 else None)
                 runs[eng].append(r)
                 if r.get("ok"):
                     print(f"  [{rep + 1}/{a.repeats}] {eng:<9} decode {fmt(r['decode_tokens_per_s'])} tok/s, "
                           f"prefill {fmt(r['prefill_tokens_per_s'])} tok/s, peak RSS "
-                          f"{fmt((r['peak_rss_bytes'] or 0) / 2**20)} MiB ({time.perf_counter() - t0:.1f}s, "
-                          f"load {r['loadavg']:.2f})", flush=True)
+                          f"{fmt((r['peak_rss_bytes'] or 0) / 2**20)} MiB ({wall:.1f}s; other processes used "
+                          f"{fmt(r['other_cpu_cores'], '.2f')} cores meanwhile)", flush=True)
                 else:
                     print(f"  [{rep + 1}/{a.repeats}] {eng:<9} FAILED: {r.get('error')}", flush=True)
         summary = {}

@@ -8,6 +8,8 @@ let allCommands: [ParsableCommand.Type] = [
     EvalBuildTasksCommand.self,
     PromptCommand.self,
     ExportCommand.self,
+    QuantizeCommand.self,
+    InfoCommand.self,
     ExperimentCommand.self,
     SweepCommand.self,
     FitCommand.self,
