@@ -179,6 +179,7 @@ struct BenchGenerateCommand: ParsableCommand {
     @Option("--model", "M", help: "a run folder, model directory or .gguf file (default: a fresh GPT of the flags below)") var model: String?
     @Option("--prompt-tokens", "N", help: "prompt length (tokens of Hamlet)", .positive) var promptTokens = 64
     @Option("--new-tokens", "N", aliases: ["--tokens"], help: "tokens to decode", .positive) var newTokens = 128
+    @Option("--quantize", "TYPE", help: "without --model: store the fresh GPT's matrices as TYPE (as tllm quantize would)") var quantize: QuantType?
     let architecture = BenchArchitecture()
     let runtime = RuntimeOptions()
     let output = OutputOptions()
@@ -190,7 +191,7 @@ struct BenchGenerateCommand: ParsableCommand {
             r = GenerateBenchmark.run(model: b.model, parameters: b.config.parameters,
                                       prompt: try GenerateBenchmark.promptTokens(promptTokens, tokenizer: b.tokenizer), newTokens: newTokens)
         } else {
-            r = try GenerateBenchmark.run(config: try architecture.config(), tokens: newTokens)
+            r = try GenerateBenchmark.run(config: try architecture.config(), tokens: newTokens, quantized: quantize)
         }
         if output.json { printJSON(encodable: r); return }
         print(String(format: "%@ parameters on %@ (%d threads, %@ kernels)", formatCount(r.parameters), r.cpu, r.threads, r.kernels))

@@ -52,17 +52,30 @@ public struct DecoderStack {
 
 extension GPTModel {
     /// This model's weights as a decoder stack (shared, not copied).
-    public var decoderStack: DecoderStack {
+    public var decoderStack: DecoderStack { decoderStack(quantizedTo: nil) }
+
+    /// The decoder stack with every matrix stored as `type` (as `tllm quantize` writes them;
+    /// nil: the f32 weights themselves).
+    public func decoderStack(quantizedTo type: QuantType?) -> DecoderStack {
         let c = config
         let wte = tokenEmbedding.weight, d = c.dModel
-        let blocks = self.blocks.map { b in
-            DecoderStack.Block(norm1: b.norm1, qkv: b.attn.qkv, proj: b.attn.proj, heads: b.attn.heads, kvHeads: b.attn.kvHeads,
-                               headDim: b.attn.headDim, rotary: b.attn.rotary, norm2: b.norm2, gate: b.mlp?.fc, up: b.mlp?.up,
-                               down: b.mlp?.proj, activation: b.mlp?.activation ?? .gelu)
+        func q(_ l: Linear) -> any RowLinear {
+            guard let type, l.inFeatures % type.blockSize == 0 else { return l }
+            return QuantizedLinear(QuantizedMatrix(quantizing: l.weight.data, rows: l.outFeatures, cols: l.inFeatures, type: type), bias: l.bias)
         }
-        return DecoderStack(vocabularySize: c.vocabSize, dModel: d, context: c.context,
-                            embed: { id, out in out.update(from: wte.data + Int(id) * d, count: d) },
-                            positions: positionEmbedding?.weight, blocks: blocks, finalNorm: finalNorm,
-                            output: outputHead ?? Linear(weight: wte))
+        let blocks = self.blocks.map { b in
+            DecoderStack.Block(norm1: b.norm1, qkv: q(b.attn.qkv), proj: q(b.attn.proj), heads: b.attn.heads, kvHeads: b.attn.kvHeads,
+                               headDim: b.attn.headDim, rotary: b.attn.rotary, norm2: b.norm2, gate: b.mlp.map { q($0.fc) },
+                               up: b.mlp?.up.map(q), down: b.mlp.map { q($0.proj) }, activation: b.mlp?.activation ?? .gelu)
+        }
+        let output = q(outputHead ?? Linear(weight: wte))
+        let embed: (Int32, UnsafeMutablePointer<Float>) -> Void
+        if let table = (output as? QuantizedLinear)?.weight, outputHead == nil {
+            embed = { id, out in table.decodeRow(Int(id), into: out) }
+        } else {
+            embed = { id, out in out.update(from: wte.data + Int(id) * d, count: d) }
+        }
+        return DecoderStack(vocabularySize: c.vocabSize, dModel: d, context: c.context, embed: embed,
+                            positions: positionEmbedding?.weight, blocks: blocks, finalNorm: finalNorm, output: output)
     }
 }

@@ -25,17 +25,22 @@ public enum GenerateBenchmark {
         }
     }
 
-    /// A freshly initialised GPT of `config`: `tokens` decoded after a one-token prompt.
-    public static func run(config: ModelConfig, tokens: Int, seed: UInt64 = 1) throws -> Result {
+    /// A freshly initialised GPT of `config` (weights as `quantized`, or f32): `tokens` decoded
+    /// after a one-token prompt.
+    public static func run(config: ModelConfig, tokens: Int, quantized: QuantType? = nil, seed: UInt64 = 1) throws -> Result {
         let model = try GPTModel(config: config, seed: seed)
-        return run(model: model, parameters: config.parameters, prompt: [1], newTokens: min(tokens, config.context - 2))
+        let decoder = TransformerDecoder(stack: model.decoderStack(quantizedTo: quantized))
+        return run(decoder: decoder, parameters: config.parameters, prompt: [1], newTokens: min(tokens, config.context - 2))
     }
 
     /// `model` on `prompt` (prefill), then `newTokens` greedy steps; a warm-up pass first.
     public static func run(model: any LanguageModel, parameters: Int, prompt: [Int32], newTokens: Int) -> Result {
+        run(decoder: model.makeDecoder(), parameters: parameters, prompt: prompt, newTokens: newTokens)
+    }
+
+    static func run(decoder: any IncrementalDecoder, parameters: Int, prompt: [Int32], newTokens: Int) -> Result {
         BLASRuntime.prepare()
-        let decoder = model.makeDecoder()
-        let n = min(newTokens, model.contextLength - prompt.count)
+        let n = min(newTokens, decoder.contextLength - prompt.count)
         decoder.whileDecoding { time(decoder, prompt: prompt, steps: min(8, n)) }   // warm-up
         let (prefill, decode, made) = decoder.whileDecoding { time(decoder, prompt: prompt, steps: n) }
         return Result(parameters: parameters, promptTokens: prompt.count, tokens: made, prefillSeconds: prefill, seconds: decode,
