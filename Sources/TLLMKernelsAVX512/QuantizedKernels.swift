@@ -44,6 +44,11 @@ typealias U16x = SIMD16<UInt32>
     return c[0] + c[1]
 }
 
+/// Per-lane shift counts, produced out of line: when the compiler sees them as constants it
+/// "optimizes" the one variable shift of a broadcast into several narrower shifts and lane inserts,
+/// which run several times slower.
+@inline(never) func opaque(_ v: U16x) -> U16x { v }
+
 @inline(__always) func load(_ p: UnsafeRawPointer, _ offset: Int) -> F16x { p.loadUnaligned(fromByteOffset: offset, as: F16x.self) }
 
 public enum QuantizedKernels {
@@ -82,71 +87,95 @@ public enum QuantizedKernels {
     // MARK: - Matrix–vector products over rows r0..<r1
 
     /// Q4_1 rows: `y[r] = Σ_b d_b·Σ q·x + m_b·Σx_b`. `xp` is x permuted by ``nibbleLane(_:_:)``,
-    /// `xs` its block sums.
+    /// `xs` its block sums. Two blocks per step into two accumulators, so that the loop-carried
+    /// fused multiply-adds overlap.
     public static func gemvQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int,
                                 xp: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let s0 = U16x(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12), s1 = s0 &+ 16
-        let mask = U16x(repeating: 0xF)
         let x = UnsafeRawPointer(xp)
+        let s0 = opaque(U16x(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12)), s1 = opaque(s0 &+ 16)
         for r in rows {
             let row = w + r * rowBytes
-            var acc = F16x(repeating: 0)
-            var offset: Float = 0
-            for b in 0..<blocks {
-                let p = row + 20 * b
-                let d = Float(p.loadUnaligned(as: Float16.self)), m = Float(p.loadUnaligned(fromByteOffset: 2, as: Float16.self))
-                let q = broadcast4(p.loadUnaligned(fromByteOffset: 4, as: SIMD4<UInt32>.self))
-                let lo = unsignedToFloat((q &>> s0) & mask), hi = unsignedToFloat((q &>> s1) & mask)
-                let dot = (lo * load(x, 128 * b)).addingProduct(hi, load(x, 128 * b + 64))
-                acc = acc.addingProduct(dot, F16x(repeating: d))
-                offset += m * xs[b]
+            var acc0 = F16x(repeating: 0), acc1 = F16x(repeating: 0)
+            var off0: Float = 0, off1: Float = 0
+            var b = 0
+            while b + 2 <= blocks {
+                acc0 = blockQ4(row + 20 * b, 4, x, b, acc0, s0, s1)
+                acc1 = blockQ4(row + 20 * (b + 1), 4, x, b + 1, acc1, s0, s1)
+                off0 += Float(row.loadUnaligned(fromByteOffset: 20 * b + 2, as: Float16.self)) * xs[b]
+                off1 += Float(row.loadUnaligned(fromByteOffset: 20 * (b + 1) + 2, as: Float16.self)) * xs[b + 1]
+                b += 2
             }
-            y[r] = horizontalSum(acc) + offset
+            if b < blocks {
+                acc0 = blockQ4(row + 20 * b, 4, x, b, acc0, s0, s1)
+                off0 += Float(row.loadUnaligned(fromByteOffset: 20 * b + 2, as: Float16.self)) * xs[b]
+            }
+            y[r] = horizontalSum(acc0 + acc1) + (off0 + off1)
         }
+    }
+
+    /// `acc + d·Σ q·x` for the 4-bit block at `p` (scale at 0, nibbles at `qs`) and x block `b`.
+    @inline(__always)
+    static func blockQ4(_ p: UnsafeRawPointer, _ qs: Int, _ x: UnsafeRawPointer, _ b: Int, _ acc: F16x, _ s0: U16x, _ s1: U16x) -> F16x {
+        let mask = U16x(repeating: 0xF)
+        let d = Float(p.loadUnaligned(as: Float16.self))
+        let q = broadcast4(p.loadUnaligned(fromByteOffset: qs, as: SIMD4<UInt32>.self))
+        let lo = unsignedToFloat((q &>> s0) & mask), hi = unsignedToFloat((q &>> s1) & mask)
+        let dot = (lo * load(x, 128 * b)).addingProduct(hi, load(x, 128 * b + 64))
+        return acc.addingProduct(dot, F16x(repeating: d))
     }
 
     /// Q4_0 rows: `y[r] = Σ_b d_b·(Σ q·x − 8·Σx_b)`.
     public static func gemvQ4_0(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int,
                                 xp: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let s0 = U16x(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12), s1 = s0 &+ 16
-        let mask = U16x(repeating: 0xF)
         let x = UnsafeRawPointer(xp)
+        let s0 = opaque(U16x(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12)), s1 = opaque(s0 &+ 16)
         for r in rows {
             let row = w + r * rowBytes
-            var acc = F16x(repeating: 0)
-            var offset: Float = 0
-            for b in 0..<blocks {
-                let p = row + 18 * b
-                let d = Float(p.loadUnaligned(as: Float16.self))
-                let q = broadcast4(p.loadUnaligned(fromByteOffset: 2, as: SIMD4<UInt32>.self))
-                let lo = unsignedToFloat((q &>> s0) & mask), hi = unsignedToFloat((q &>> s1) & mask)
-                let dot = (lo * load(x, 128 * b)).addingProduct(hi, load(x, 128 * b + 64))
-                acc = acc.addingProduct(dot, F16x(repeating: d))
-                offset -= 8 * d * xs[b]
+            var acc0 = F16x(repeating: 0), acc1 = F16x(repeating: 0)
+            var off0: Float = 0, off1: Float = 0
+            var b = 0
+            while b + 2 <= blocks {
+                acc0 = blockQ4(row + 18 * b, 2, x, b, acc0, s0, s1)
+                acc1 = blockQ4(row + 18 * (b + 1), 2, x, b + 1, acc1, s0, s1)
+                off0 -= 8 * Float(row.loadUnaligned(fromByteOffset: 18 * b, as: Float16.self)) * xs[b]
+                off1 -= 8 * Float(row.loadUnaligned(fromByteOffset: 18 * (b + 1), as: Float16.self)) * xs[b + 1]
+                b += 2
             }
-            y[r] = horizontalSum(acc) + offset
+            if b < blocks {
+                acc0 = blockQ4(row + 18 * b, 2, x, b, acc0, s0, s1)
+                off0 -= 8 * Float(row.loadUnaligned(fromByteOffset: 18 * b, as: Float16.self)) * xs[b]
+            }
+            y[r] = horizontalSum(acc0 + acc1) + (off0 + off1)
         }
     }
 
     /// Q8_0 rows: `y[r] = Σ_b d_b·Σ q·x`. `xp` is x permuted by ``byteLane(_:_:)``.
     public static func gemvQ8_0(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int,
                                 xp: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let k0 = U16x(24, 24, 24, 24, 24, 24, 24, 24, 16, 16, 16, 16, 16, 16, 16, 16), k1 = k0 &- 16
         let x = UnsafeRawPointer(xp)
+        let k0 = opaque(U16x(24, 24, 24, 24, 24, 24, 24, 24, 16, 16, 16, 16, 16, 16, 16, 16)), k1 = opaque(k0 &- 16)
         for r in rows {
             let row = w + r * rowBytes
-            var acc = F16x(repeating: 0)
-            for b in 0..<blocks {
-                let p = row + 34 * b
-                let d = Float(p.loadUnaligned(as: Float16.self))
-                let q = broadcast8(p.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt32>.self))
-                let lo = signedToFloat(unsafeBitCast(q &<< k0, to: SIMD16<Int32>.self) &>> 24)
-                let hi = signedToFloat(unsafeBitCast(q &<< k1, to: SIMD16<Int32>.self) &>> 24)
-                let dot = (lo * load(x, 128 * b)).addingProduct(hi, load(x, 128 * b + 64))
-                acc = acc.addingProduct(dot, F16x(repeating: d))
+            var acc0 = F16x(repeating: 0), acc1 = F16x(repeating: 0)
+            var b = 0
+            while b + 2 <= blocks {
+                acc0 = blockQ8(row + 34 * b, x, b, acc0, k0, k1)
+                acc1 = blockQ8(row + 34 * (b + 1), x, b + 1, acc1, k0, k1)
+                b += 2
             }
-            y[r] = horizontalSum(acc)
+            if b < blocks { acc0 = blockQ8(row + 34 * b, x, b, acc0, k0, k1) }
+            y[r] = horizontalSum(acc0 + acc1)
         }
+    }
+
+    @inline(__always)
+    static func blockQ8(_ p: UnsafeRawPointer, _ x: UnsafeRawPointer, _ b: Int, _ acc: F16x, _ k0: U16x, _ k1: U16x) -> F16x {
+        let d = Float(p.loadUnaligned(as: Float16.self))
+        let q = broadcast8(p.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt32>.self))
+        let lo = signedToFloat(unsafeBitCast(q &<< k0, to: SIMD16<Int32>.self) &>> 24)
+        let hi = signedToFloat(unsafeBitCast(q &<< k1, to: SIMD16<Int32>.self) &>> 24)
+        let dot = (lo * load(x, 128 * b)).addingProduct(hi, load(x, 128 * b + 64))
+        return acc.addingProduct(dot, F16x(repeating: d))
     }
 
     /// BF16 rows (`cols` a multiple of 32): `y[r] = Σ_j bf16(W[r, j])·x[j]`. `xp` is x permuted by

@@ -76,3 +76,25 @@ struct InfoCommand: ParsableCommand {
         }
     }
 }
+
+struct BenchQuantCommand: ParsableCommand {
+    static let info = CommandInfo(name: "bench quant", summary: "time the quantized matrix–vector kernels (GB/s of weights, GFLOP/s) per type and SIMD path",
+                                  usage: "[--rows 1536 --cols 576] [--json]")
+
+    @Option("--rows", "N", help: "matrix rows (outputs)", .positive) var rows = 1536
+    @Option("--cols", "N", help: "matrix columns (inputs, a multiple of 32)", .positive) var cols = 576
+    let runtime = RuntimeOptions()
+    let output = OutputOptions()
+
+    func run() throws {
+        guard cols % 32 == 0 else { throw CLIError("tllm bench quant: --cols must be a multiple of 32") }
+        let shapes = [(rows, cols), (32 * rows, cols)]
+        let r = QuantBenchmark.run(types: [.q4_1, .q4_0, .q8_0, .bf16, .f32], shapes: shapes)
+        if output.json { printJSON(encodable: r); return }
+        print("CPU: \(CPUFeatures.modelName); threads: \(Threading.count)")
+        print(formatTable(["type", "path", "rows×cols", "µs", "weights GB/s", "GFLOP/s"], r.map {
+            [$0.type, $0.path, "\($0.rows)×\($0.cols)", String(format: "%.1f", $0.microseconds), String(format: "%.1f", $0.gigabytesPerSecond),
+             String(format: "%.1f", $0.gflops)]
+        }), terminator: "")
+    }
+}

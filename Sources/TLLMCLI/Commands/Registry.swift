@@ -25,4 +25,5 @@ let allCommands: [ParsableCommand.Type] = [
     BenchGenerateCommand.self,
     BenchNumericsCommand.self,
     BenchOpsCommand.self,
+    BenchQuantCommand.self,
 ]

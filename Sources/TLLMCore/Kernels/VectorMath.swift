@@ -147,6 +147,48 @@ public enum VectorMath {
         return s
     }
 
+    /// The sum of a vector's lanes by halving (log₂ 16 = 4 dependent adds, not 15).
+    @inline(__always)
+    public static func treeSum(_ v: V) -> Float {
+        let a = v.lowHalf + v.highHalf
+        let b = a.lowHalf + a.highHalf
+        let c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    /// `a·b` for `count` a multiple of 16, summed as a tree (a different order from ``dot(_:_:_:)``,
+    /// which training kernels keep for reproducibility; this one is for inference loops).
+    @inline(__always)
+    public static func dotTree(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+        var acc0 = V(repeating: 0), acc1 = V(repeating: 0)
+        var i = 0
+        while i + 2 * W <= count {
+            acc0 = acc0.addingProduct(UnsafeRawPointer(a + i).loadUnaligned(as: V.self), UnsafeRawPointer(b + i).loadUnaligned(as: V.self))
+            acc1 = acc1.addingProduct(UnsafeRawPointer(a + i + W).loadUnaligned(as: V.self), UnsafeRawPointer(b + i + W).loadUnaligned(as: V.self))
+            i += 2 * W
+        }
+        if i + W <= count {
+            acc0 = acc0.addingProduct(UnsafeRawPointer(a + i).loadUnaligned(as: V.self), UnsafeRawPointer(b + i).loadUnaligned(as: V.self))
+            i += W
+        }
+        var s = treeSum(acc0 + acc1)
+        while i < count { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// `y[0..<count] += a·x[0..<count]`.
+    @inline(__always)
+    public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        let av = V(repeating: a)
+        var i = 0
+        while i + W <= count {
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: V.self).addingProduct(av, UnsafeRawPointer(x + i).loadUnaligned(as: V.self))
+            UnsafeMutableRawPointer(y + i).storeBytes(of: yv, as: V.self)
+            i += W
+        }
+        while i < count { y[i] += a * x[i]; i += 1 }
+    }
+
     /// `dst[i] *= k`.
     @inline(__always)
     public static func scale(_ dst: UnsafeMutablePointer<Float>, _ count: Int, by k: Float) {

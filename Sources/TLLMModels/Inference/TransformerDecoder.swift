@@ -85,7 +85,7 @@ public final class TransformerDecoder: IncrementalDecoder {
             return s
         }
         capacity = newCapacity
-        scores = Storage(count: chunk * capacity)
+        scores = Storage(count: max(chunk, stack.blocks.map(\.heads).max() ?? 1) * capacity)
     }
 
     /// Runs `m` new tokens through every block; leaves their final residual rows in `x`.
@@ -134,6 +134,10 @@ public final class TransformerDecoder: IncrementalDecoder {
         }
         let L = length + m
         let scale = 1 / Float(hd).squareRoot()
+        if m == 1 && !decodesWithBLAS {
+            attendOne(q: qp, keys: K, values: V, length: L, heads: H, group: group, headDim: hd, kvWidth: kvWidth, scale: scale)
+            return
+        }
         for hh in 0..<H {
             let q = qp + hh * hd, kh = K + (hh / group) * hd, vh = V + (hh / group) * hd
             // scores[m, L] = scale · q_h · K_hᵀ
@@ -149,6 +153,23 @@ public final class TransformerDecoder: IncrementalDecoder {
             } else {
                 GEMM.sgemm(m: m, n: hd, k: L, a: sp, lda: L, b: vh, ldb: kvWidth, c: ap + hh * hd, ldc: D)
             }
+        }
+    }
+
+    /// One query row against `L` cached keys and values, heads split over the decode pool: dot
+    /// products, softmax and the weighted sum in SIMD loops (tens of microseconds; per-head BLAS
+    /// calls would cost more in overhead than in arithmetic).
+    func attendOne(q: UnsafeMutablePointer<Float>, keys K: UnsafeMutablePointer<Float>, values V: UnsafeMutablePointer<Float>, length L: Int,
+                   heads H: Int, group: Int, headDim hd: Int, kvWidth: Int, scale: Float) {
+        let sp = scores.pointer, ap = att.pointer, cap = capacity
+        SpinPool.shared.run(chunks: H) { hh in
+            let qh = q + hh * hd, kh = K + (hh / group) * hd, vh = V + (hh / group) * hd
+            let s = sp + hh * cap          // a row of scores per head
+            for j in 0..<L { s[j] = scale * VectorMath.dotTree(qh, kh + j * kvWidth, hd) }
+            RowKernels.softmax(s, count: L)
+            let o = ap + hh * hd
+            o.update(repeating: 0, count: hd)
+            for j in 0..<L { VectorMath.axpy(s[j], vh + j * kvWidth, o, hd) }
         }
     }
 
