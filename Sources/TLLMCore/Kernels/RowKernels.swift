@@ -34,10 +34,20 @@ public enum RowKernels {
     }
 
     /// In-place `silu(a) ⊙ b` into `a`.
+    /// Sixteen lanes at a time; each lane computes exactly what the scalar form does.
     public static func swiglu(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count {
+        typealias V = VectorMath.V
+        var i = 0
+        while i + V.scalarCount <= count {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: V.self)
+            let s = x / (1 + VectorMath.exp(-x))
+            UnsafeMutableRawPointer(a + i).storeBytes(of: s * UnsafeRawPointer(b + i).loadUnaligned(as: V.self), as: V.self)
+            i += V.scalarCount
+        }
+        while i < count {
             let s = a[i] / (1 + VectorMath.exp(-a[i]))
             a[i] = s * b[i]
+            i += 1
         }
     }
 

@@ -176,6 +176,24 @@ public enum VectorMath {
         return s
     }
 
+    /// `y += a[0]·x₀ + a[1]·x₁ + a[2]·x₂ + a[3]·x₃` with rows `x_k = x + k·stride` (y loaded and
+    /// stored once for four rows).
+    @inline(__always)
+    public static func axpy4(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ stride: Int, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        let a0 = V(repeating: a[0]), a1 = V(repeating: a[1]), a2 = V(repeating: a[2]), a3 = V(repeating: a[3])
+        var i = 0
+        while i + W <= count {
+            var yv = UnsafeRawPointer(y + i).loadUnaligned(as: V.self)
+            yv = yv.addingProduct(a0, UnsafeRawPointer(x + i).loadUnaligned(as: V.self))
+            yv = yv.addingProduct(a1, UnsafeRawPointer(x + stride + i).loadUnaligned(as: V.self))
+            yv = yv.addingProduct(a2, UnsafeRawPointer(x + 2 * stride + i).loadUnaligned(as: V.self))
+            yv = yv.addingProduct(a3, UnsafeRawPointer(x + 3 * stride + i).loadUnaligned(as: V.self))
+            UnsafeMutableRawPointer(y + i).storeBytes(of: yv, as: V.self)
+            i += W
+        }
+        while i < count { y[i] += a[0] * x[i] + a[1] * x[stride + i] + a[2] * x[2 * stride + i] + a[3] * x[3 * stride + i]; i += 1 }
+    }
+
     /// `y[0..<count] += a·x[0..<count]`.
     @inline(__always)
     public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {

@@ -32,7 +32,7 @@ public final class StackedLinear: RowLinear {
     public var outFeatures: Int { parts.reduce(0) { $0 + $1.outFeatures } }
 
     /// The parts' matrices, when all are bias-free quantized matrices of one type (one GEMV pass).
-    lazy var fusedMatrices: [QuantizedMatrix]? = {
+    public lazy var fusedMatrices: [QuantizedMatrix]? = {
         let q = parts.compactMap { ($0 as? QuantizedLinear).flatMap { $0.bias == nil ? $0.weight : nil } }
         guard q.count == parts.count, Set(q.map(\.type)).count == 1, q[0].type != .f32, q[0].type != .f16 else { return nil }
         return q

@@ -19,6 +19,8 @@ public final class TransformerDecoder: IncrementalDecoder {
     var scores: Storage
     let logitStorage: Storage
     let rope: RotaryTable?
+    /// Per block, gate and up as one stacked product for single-token steps (quantized stacks).
+    let gateUp: [StackedLinear?]
 
     public init(stack: DecoderStack, chunk: Int = 512) {
         self.stack = stack
@@ -26,9 +28,14 @@ public final class TransformerDecoder: IncrementalDecoder {
         let n = self.chunk, d = stack.dModel
         x = Storage(count: n * d); h = Storage(count: n * d)
         qkv = Storage(count: n * stack.qkvWidth); att = Storage(count: n * stack.attentionWidth)
-        inner = Storage(count: max(1, n * stack.mlpHidden)); gate = Storage(count: max(1, n * stack.mlpHidden))
+        inner = Storage(count: max(2, n) * max(1, stack.mlpHidden)); gate = Storage(count: max(1, n * stack.mlpHidden))
         scores = Storage(count: 1)
         logitStorage = Storage(count: stack.vocabularySize)
+        gateUp = stack.blocks.map { b in
+            guard let g = b.gate as? QuantizedLinear, let u = b.up as? QuantizedLinear else { return nil }
+            let s = StackedLinear([g, u])
+            return s.fusedMatrices != nil ? s : nil
+        }
         let rotary = stack.blocks.first { $0.rotary != nil }
         rope = rotary.map { RotaryTable(positions: stack.context, halfDim: $0.headDim / 2, base: $0.rotary!.base) }
     }
@@ -104,6 +111,14 @@ public final class TransformerDecoder: IncrementalDecoder {
             // x += down(act(gate(norm2(x))) [⊙ up(norm2(x))])
             if let norm2 = b.norm2, let g = b.gate, let down = b.down {
                 norm2.apply(xp, hp, rows: m)
+                if m == 1, let gu = gateUp[l] {
+                    // One pass for both: inner[0..<h] = gate, inner[h..<2h] = up.
+                    let hidden = g.outFeatures
+                    gu.apply(hp, rows: 1, into: inner.pointer, accumulate: false)
+                    RowKernels.swiglu(inner.pointer, inner.pointer + hidden, count: hidden)
+                    down.apply(inner.pointer, rows: 1, into: xp, accumulate: true)
+                    continue
+                }
                 g.apply(hp, rows: m, into: inner.pointer, accumulate: false)
                 if b.activation == .gelu {
                     RowKernels.gelu(inner.pointer, count: m * g.outFeatures)
@@ -169,7 +184,12 @@ public final class TransformerDecoder: IncrementalDecoder {
             RowKernels.softmax(s, count: L)
             let o = ap + hh * hd
             o.update(repeating: 0, count: hd)
-            for j in 0..<L { VectorMath.axpy(s[j], vh + j * kvWidth, o, hd) }
+            var j = 0
+            while j + 4 <= L {
+                VectorMath.axpy4(s + j, vh + j * kvWidth, kvWidth, o, hd)
+                j += 4
+            }
+            while j < L { VectorMath.axpy(s[j], vh + j * kvWidth, o, hd); j += 1 }
         }
     }
 
