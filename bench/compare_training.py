@@ -39,23 +39,26 @@ def main():
             t = run([TLLM, "bench", "train", *arch, "--batch", str(c["batch"]), "--steps", str(c["steps"]), "--threads", str(a.threads),
                      "--peak-gflops", str(peak), "--json"])
             g = run([TLLM, "bench", "generate", *arch, "--tokens", str(c["gen"]), "--threads", str(a.threads), "--json"])
+            q = run([TLLM, "bench", "generate", *arch, "--tokens", str(c["gen"]), "--quantize", "q8_0", "--threads", str(a.threads), "--json"])
             p = run([sys.executable, os.path.join(ROOT, "bench/pytorch_gpt.py"), *arch, "--batch", str(c["batch"]), "--steps", str(c["steps"]),
                      "--threads", str(a.threads), "--generate", str(c["gen"]), "--json"])
-            for k, v in [("tllm", t), ("tllm_gen", g), ("torch", p)]:
-                key = "generate_tokens_per_s" if k == "tllm_gen" else "tokens_per_s"
+            for k, v in [("tllm", t), ("tllm_gen", g), ("tllm_q8", q), ("torch", p)]:
+                key = "decode_tokens_per_s" if k in ("tllm_gen", "tllm_q8") else "tokens_per_s"
                 if k not in best or v[key] > best[k][key]:
                     best[k] = v
-        t, g, p = best["tllm"], best["tllm_gen"], best["torch"]
-        rows.append((name, t, g, p))
+        t, g, q, p = best["tllm"], best["tllm_gen"], best["tllm_q8"], best["torch"]
+        rows.append((name, t, g, q, p))
         print(f"~{name} ({t['parameters'] / 1e6:.2f}M parameters)")
         print(f"  training   tllm {t['tokens_per_s']:8.0f} tok/s  {t['gflops']:6.1f} GFLOP/s  MFU {100 * t['mfu']:5.1f}%  RSS {t['peak_rss_bytes'] / 2**30:.2f} GiB"
               f"{'  (data-parallel)' if t.get('data_parallel') else ''}")
         print(f"             torch {p['tokens_per_s']:7.0f} tok/s  {p['gflops']:6.1f} GFLOP/s  MFU {100 * p['gflops'] / peak:5.1f}%  RSS {p['peak_rss_bytes'] / 2**30:.2f} GiB"
               f"  ({p['framework']})")
         print(f"             ratio tllm/torch {t['tokens_per_s'] / p['tokens_per_s']:.2f}x;  memory {t['peak_rss_bytes'] / p['peak_rss_bytes']:.2f}x")
-        print(f"  generation tllm {g['generate_tokens_per_s']:8.0f} tok/s   torch {p['generate_tokens_per_s']:7.0f} tok/s   "
-              f"ratio {g['generate_tokens_per_s'] / p['generate_tokens_per_s']:.2f}x\n")
-    print(json.dumps({"peak_gflops": peak, "results": [{"config": n, "tllm_train": t, "tllm_generate": g, "torch": p} for n, t, g, p in rows]}))
+        print(f"  generation tllm {g['decode_tokens_per_s']:8.0f} tok/s   torch {p['generate_tokens_per_s']:7.0f} tok/s   "
+              f"ratio {g['decode_tokens_per_s'] / p['generate_tokens_per_s']:.2f}x")
+        print(f"  generation tllm Q8_0 {q['decode_tokens_per_s']:5.0f} tok/s   ratio to torch fp32 {q['decode_tokens_per_s'] / p['generate_tokens_per_s']:.2f}x\n")
+    print(json.dumps({"peak_gflops": peak, "results": [{"config": n, "tllm_train": t, "tllm_generate": g, "tllm_generate_q8_0": q, "torch": p}
+                                                       for n, t, g, q, p in rows]}))
 
 
 if __name__ == "__main__":

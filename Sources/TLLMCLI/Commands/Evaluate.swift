@@ -3,6 +3,7 @@ import TLLMCore
 import TLLMEvaluation
 import TLLMModels
 import TLLMTokenizer
+import TLLMData
 
 struct EvalFewShotCommand: ParsableCommand {
     static let info = CommandInfo(
@@ -120,4 +121,50 @@ struct PromptCommand: ParsableCommand {
         }
         return p
     }
+}
+
+struct EvalImportBigBenchCommand: ParsableCommand {
+    static let info = CommandInfo(
+        name: "eval import-bigbench",
+        summary: "convert a BIG-bench multiple-choice task.json into a tllm task folder",
+        usage: "TASK.json --out evals/NAME [--pool 25] [--seed 1]")
+
+    @Option("--out", "DIR", help: "the task folder to write (must not exist)") var out: String?
+    @Option("--pool", "N", help: "examples kept aside as few-shot examples", .positive) var pool = 25
+    @Option("--seed", "S", help: "seed of the shuffle that picks the pool") var seed: UInt64 = 1
+    @Positionals("TASK.json") var files: [String]
+
+    func run() throws {
+        guard files.count == 1 else { throw CLIError("tllm eval import-bigbench: give one task.json") }
+        guard let out else { throw CLIError("tllm eval import-bigbench: --out evals/NAME is required") }
+        try refuseExisting(out)
+        let r = try TaskImport.bigBench(URL(fileURLWithPath: files[0]), out: URL(fileURLWithPath: out), pool: pool, seed: seed)
+        Log.info("wrote \(out): \(r.test) test documents, \(r.fewshot) few-shot examples\(r.notes.isEmpty ? "" : " (" + r.notes.joined(separator: "; ") + ")")")
+    }
+}
+
+struct EvalImportLastWordCommand: ParsableCommand {
+    static let info = CommandInfo(
+        name: "eval import-lastword",
+        summary: "a LAMBADA-style last-word task from any text file",
+        usage: "FILE --out evals/NAME [--count 200] [--words 60]")
+
+    @Option("--out", "DIR", help: "the task folder to write (must not exist)") var out: String?
+    @Option("--count", "N", help: "test passages", .positive) var count = 200
+    @Option("--words", "N", help: "words of context per passage", .positive) var words = 60
+    @Positionals("FILE") var files: [String]
+
+    func run() throws {
+        guard files.count == 1 else { throw CLIError("tllm eval import-lastword: give one text file") }
+        guard let out else { throw CLIError("tllm eval import-lastword: --out evals/NAME is required") }
+        try refuseExisting(out)
+        let text = String(decoding: try TextFiles.readUTF8(files[0]), as: UTF8.self)
+        let r = try TaskImport.lastWord(text, source: files[0], out: URL(fileURLWithPath: out), count: count, words: words)
+        Log.info("wrote \(out): \(r.test) test passages, \(r.fewshot) few-shot passages")
+    }
+}
+
+/// tllm writes task folders only where nothing is.
+func refuseExisting(_ path: String) throws {
+    if FileManager.default.fileExists(atPath: path) { throw TLLMError("already exists; choose another --out (tllm does not overwrite folders)", file: path) }
 }

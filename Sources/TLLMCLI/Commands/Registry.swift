@@ -6,6 +6,8 @@ let allCommands: [ParsableCommand.Type] = [
     EvalPerplexityCommand.self,
     EvalFewShotCommand.self,
     EvalBuildTasksCommand.self,
+    EvalImportBigBenchCommand.self,
+    EvalImportLastWordCommand.self,
     PromptCommand.self,
     ExportCommand.self,
     QuantizeCommand.self,
