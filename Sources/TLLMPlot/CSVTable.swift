@@ -26,43 +26,67 @@ public struct CSVTable {
         return try parse(text, path: path)
     }
 
+    /// Parses CSV as RFC 4180 has it: records end with LF or CRLF (what Python's `csv` module and
+    /// spreadsheets write), quoted cells may hold commas, quotes (`""`) and line breaks. Line
+    /// numbers in errors count physical lines; a row's line is the one it starts on.
     public static func parse(_ text: String, path: String) throws -> CSVTable {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-        while let l = lines.last, l.isEmpty { lines.removeLast() }
-        guard let header = lines.first, !header.isEmpty else { throw ParseError(path: path, line: 1, message: "empty file: a header row is required") }
-        let cols = try split(header, path: path, line: 1)
+        let records = try records(Array(text.utf8), path: path)
+        guard let (header, _) = records.first, !(header.count == 1 && header[0].isEmpty) else {
+            throw ParseError(path: path, line: 1, message: "empty file: a header row is required")
+        }
+        let cols = header.map { $0.trimmingCharacters(in: .whitespaces) }
         if let dup = cols.first(where: { c in cols.filter { $0 == c }.count > 1 }) {
             throw ParseError(path: path, line: 1, message: "duplicate column '\(dup)'")
         }
         var rows: [[String]] = []
-        for (k, l) in lines.enumerated().dropFirst() {
-            if l.isEmpty { continue }
-            let cells = try split(l, path: path, line: k + 1)
+        for (cells, line) in records.dropFirst() {
+            if cells.count == 1 && cells[0].isEmpty { continue }  // blank line
             guard cells.count == cols.count else {
-                throw ParseError(path: path, line: k + 1, message: "\(cells.count) cells where the header has \(cols.count)")
+                throw ParseError(path: path, line: line, message: "\(cells.count) cells where the header has \(cols.count)")
             }
-            rows.append(cells)
+            rows.append(cells.map { $0.trimmingCharacters(in: .whitespaces) })
         }
         return CSVTable(path: path, columns: cols, rows: rows)
     }
 
-    static func split(_ line: String, path: String, line n: Int) throws -> [String] {
-        var out: [String] = [], cur = "", quoted = false
-        var it = Array(line)
+    /// The records of a CSV text with the line each starts on.
+    static func records(_ b: [UInt8], path: String) throws -> [([String], Int)] {
+        var out: [([String], Int)] = []
+        var record: [String] = [], cell: [UInt8] = []
+        var line = 1, recordLine = 1, quoteLine = 0
+        var quoted = false, afterQuote = false
+        func endCell() { record.append(String(decoding: cell, as: UTF8.self)); cell = [] }
+        func endRecord() { endCell(); out.append((record, recordLine)); record = []; afterQuote = false }
         var i = 0
-        while i < it.count {
-            let c = it[i]
+        while i < b.count {
+            let c = b[i]
             if quoted {
-                if c == "\"" {
-                    if i + 1 < it.count && it[i + 1] == "\"" { cur.append("\""); i += 1 } else { quoted = false }
-                } else { cur.append(c) }
-            } else if c == "\"" { quoted = true } else if c == "," { out.append(cur); cur = "" } else { cur.append(c) }
+                if c == UInt8(ascii: "\"") {
+                    if i + 1 < b.count && b[i + 1] == UInt8(ascii: "\"") { cell.append(c); i += 1 } else { quoted = false; afterQuote = true }
+                } else {
+                    if c == 0x0A { line += 1 }
+                    cell.append(c)
+                }
+            } else if c == UInt8(ascii: ",") {
+                endCell(); afterQuote = false
+            } else if c == 0x0A || c == 0x0D {
+                if c == 0x0D && i + 1 < b.count && b[i + 1] == 0x0A { i += 1 }
+                endRecord()
+                line += 1; recordLine = line
+            } else if afterQuote {
+                if c != UInt8(ascii: " ") && c != 0x09 {
+                    throw ParseError(path: path, line: line, message: "unexpected character after a closing quote (a quote inside a quoted cell is written \"\")")
+                }
+            } else if c == UInt8(ascii: "\"") && cell.allSatisfy({ $0 == UInt8(ascii: " ") }) {
+                quoted = true; quoteLine = line; cell = []
+            } else {
+                cell.append(c)
+            }
             i += 1
         }
-        if quoted { throw ParseError(path: path, line: n, message: "unterminated quoted cell") }
-        out.append(cur)
-        it.removeAll()
-        return out.map { $0.trimmingCharacters(in: .whitespaces) }
+        if quoted { throw ParseError(path: path, line: quoteLine, message: "unterminated quoted cell (opened here, never closed)") }
+        if !(record.isEmpty && cell.isEmpty) || afterQuote { endRecord() }
+        return out
     }
 
     /// The index of a column, or an error listing the columns there are.
@@ -92,7 +116,9 @@ public struct CSVTable {
 
     /// CSV text (quoting cells with commas or quotes).
     public var text: String {
-        func q(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        func q(_ s: String) -> String {
+            s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
         return ([columns] + rows).map { $0.map(q).joined(separator: ",") }.joined(separator: "\n") + "\n"
     }
 }

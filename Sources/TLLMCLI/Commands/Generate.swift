@@ -165,6 +165,7 @@ struct ExportCommand: ParsableCommand {
         guard let out else { throw CLIError("tllm export: -o OUT is required") }
         let bundle = try ModelBundle.open(URL(fileURLWithPath: model))
         guard let gpt = bundle.model as? GPTModel else { throw CLIError("tllm export: --format hf needs a tllm GPT") }
+        try RunFolder.checkEmptyOrNew(URL(fileURLWithPath: out))
         try HuggingFaceExport.export(model: gpt, tokenizer: bundle.tokenizer, to: URL(fileURLWithPath: out))
         Log.info("wrote \(out): config.json, model.safetensors, tokenizer.json (load with GPT2LMHeadModel.from_pretrained)")
     }

@@ -71,8 +71,13 @@ public struct TrainCommand: ParsableCommand {
     public func run() throws {
         if nsp && objective != .mlm { throw CLIError("tllm train: --nsp needs --objective mlm") }
         if $steps.isSet && $tokens.isSet { throw CLIError("tllm train: give --steps or --tokens, not both") }
+        if resume != nil && out != nil { throw CLIError("tllm train: --resume continues the run in its own folder; --out does not apply") }
         let progress = ProgressDisplay()
         let plan = try LanguageModelTraining.plan(request(), log: { progress.message($0) })
+        if plan.finished {
+            progress.message("\(plan.run.path) already finished its \(plan.options.steps) steps; nothing to do, nothing changed (to train longer: --resume \(plan.run.path) --steps N with N > \(plan.options.steps))")
+            return
+        }
         progress.message(Self.describe(plan))
         let summary = try LanguageModelTraining.execute(plan, progress: progress, stopAt: stopAt)
         report(summary, plan: plan, progress: progress)

@@ -26,8 +26,11 @@ public enum CLI {
             return fail("tllm: \(e.description)", code: 1)
         } catch let e as ExitRequest {
             return e.code
+        } catch let e as CocoaError {
+            let path = (e.userInfo[NSFilePathErrorKey] as? String) ?? e.filePath ?? ""
+            return fail("tllm: \(path.isEmpty ? "" : path + ": ")\(reason(e))", code: 1)
         } catch {
-            return fail("tllm: \(error)", code: 1)
+            return fail("tllm: \(error.localizedDescription)", code: 1)
         }
     }
 
@@ -35,6 +38,18 @@ public enum CLI {
     static func prepareRuntime(_ command: ParsableCommand) {
         BLASRuntime.prepare()
         if let t = CommandOptions(command).runtime?.threads { Threading.set(t) }
+    }
+
+    /// A file-system error in tllm's words.
+    static func reason(_ e: CocoaError) -> String {
+        switch e.code {
+        case .fileWriteFileExists: return "already exists (tllm does not overwrite it)"
+        case .fileNoSuchFile, .fileReadNoSuchFile: return "no such file or folder"
+        case .fileWriteNoPermission, .fileReadNoPermission: return "permission denied"
+        case .fileWriteOutOfSpace: return "the disk is full"
+        case .fileWriteVolumeReadOnly: return "the volume is read-only"
+        default: return "file-system error \(e.code.rawValue)"
+        }
     }
 
     static func fail(_ message: String, code: Int32) -> Int32 {

@@ -39,6 +39,18 @@ public indirect enum JSONValue: Equatable, CustomStringConvertible {
     public var members: [(String, JSONValue)]? { if case .object(let m) = self { return m }; return nil }
     public var isNull: Bool { if case .null = self { return true }; return false }
 
+    /// A short rendering for messages (`32.5`, `"x"`, `[…]`).
+    public var compactDescription: String {
+        switch self {
+        case .string(let s): return JSONValue.quote(s)
+        case .number(let d): return d.rounded() == d && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .array: return "a list"
+        case .object: return "an object"
+        }
+    }
+
     /// The value as a Foundation object (for JSONSerialization).
     public var foundation: Any {
         switch self {
@@ -279,4 +291,32 @@ public struct JSONParser {
     }
 
     func printable(_ b: UInt8) -> String { b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : String(format: "0x%02x", b) }
+}
+
+extension JSONParser {
+    /// The line where `"key"` is first written in `data` (1 if nowhere): for messages about a
+    /// field of a small file.
+    public static func line(ofKey key: String, in data: [UInt8]) -> Int {
+        let needle = Array("\"\(key)\"".utf8)
+        guard needle.count <= data.count else { return 1 }
+        var newlines = 0
+        for i in 0...(data.count - needle.count) {
+            if data[i] == 0x0A { newlines += 1 }
+            if data[i] == needle[0] && data[i...].starts(with: needle) { return newlines + 1 }
+        }
+        return 1
+    }
+
+    /// Checks the JSON types of an object's fields before a decoder sees them, so that a wrong
+    /// value is reported as `file:line: field must be …, got …` rather than a decoder's error.
+    public static func checkTypes(_ object: JSONValue, prefix: String, integers: [String] = [], numbers: [String] = [],
+                                  booleans: [String] = [], strings: [String] = [], data: [UInt8], path: String) throws {
+        func fail(_ key: String, _ what: String, _ v: JSONValue) -> TLLMError {
+            TLLMError("\(prefix)\(key) must be \(what), got \(v.compactDescription)", file: path, line: line(ofKey: key, in: data))
+        }
+        for k in integers { if let v = object[k], !v.isNull, v.int == nil { throw fail(k, "an integer", v) } }
+        for k in numbers { if let v = object[k], !v.isNull, v.number == nil { throw fail(k, "a number", v) } }
+        for k in booleans { if let v = object[k], !v.isNull, v.bool == nil { throw fail(k, "true or false", v) } }
+        for k in strings { if let v = object[k], !v.isNull, v.string == nil { throw fail(k, "a string", v) } }
+    }
 }

@@ -13,6 +13,11 @@ public struct TokenizedCorpus {
     /// UTF-8 bytes each token stands for (`tokenizer.bytes(of:).count`), for bits per byte.
     public var tokenBytes: [Int32]
 
+    public init(train: [Int32], validation: [Int32], validationDocuments: [String], trainDocuments: Int, tokenBytes: [Int32]) {
+        self.train = train; self.validation = validation; self.validationDocuments = validationDocuments
+        self.trainDocuments = trainDocuments; self.tokenBytes = tokenBytes
+    }
+
     /// Encodes (or loads from the cache) `corpus` with `tokenizer`, holding out `fraction` of the
     /// documents (or of the tail, for a single document).
     public static func make(_ corpus: Corpus, tokenizer: Tokenizer, validationFraction: Double = 0.1,

@@ -81,8 +81,16 @@ public struct TaskSpec {
         if let s = try str("target_delimiter") { spec.targetDelimiter = s }
         if let s = try str("fewshot_delimiter") { spec.fewshotDelimiter = s }
         if let s = try str("description") { spec.description = s }
-        if let s = try str("test_split") { spec.testSplit = s }
-        if let v = json["fewshot_split"] { spec.fewshotSplit = v.isNull ? nil : try str("fewshot_split") }
+        /// A split is a file beside task.json: a plain name, never a path.
+        func splitName(_ k: String) throws -> String? {
+            guard let s = try str(k) else { return nil }
+            guard !s.isEmpty, s != ".", s != "..", s.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else {
+                throw fail("\(k) \(JSONValue.quote(s)) must be a plain name (letters, digits, _ - .) of a .jsonl file beside task.json", k)
+            }
+            return s
+        }
+        if let s = try splitName("test_split") { spec.testSplit = s }
+        if let v = json["fewshot_split"] { spec.fewshotSplit = v.isNull ? nil : try splitName("fewshot_split") }
         spec.fewshotField = try str("fewshot_field")
         if let u = json["until"], !u.isNull {
             if let s = u.string { spec.until = [s] } else if let a = u.array, a.allSatisfy({ $0.string != nil }), !a.isEmpty { spec.until = a.map { $0.string! } } else {
@@ -206,7 +214,12 @@ public struct EvalTask {
         var fewshot: [TaskDocument] = []
         if spec.fewshotField == nil, let fs = spec.fewshotSplit {
             let u = dir.appendingPathComponent("\(fs).jsonl")
-            if FileManager.default.fileExists(atPath: u.path) { fewshot = try readDocuments(u) }
+            if FileManager.default.fileExists(atPath: u.path) {
+                fewshot = try readDocuments(u)
+            } else if fs != "train" {
+                // The default "train" may be absent (zero-shot tasks); a split the spec names must exist.
+                throw TLLMError("fewshot_split \(JSONValue.quote(fs)) names \(fs).jsonl, which is not in the task folder", file: specPath)
+            }
         }
         let task = EvalTask(spec: spec, directory: dir, test: test, fewshot: fewshot)
         for d in test { _ = try task.render(d) }

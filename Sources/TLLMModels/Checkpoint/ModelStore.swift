@@ -86,7 +86,12 @@ public enum ModelStore {
     public static func readConfig(_ dir: URL) throws -> ModelConfig {
         let url = dir.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: url.path) else { throw TLLMError("cannot read", file: url.path) }
-        _ = try JSONParser.parse([UInt8](data), path: url.path)  // syntax errors with line and column
+        let bytes = [UInt8](data)
+        let json = try JSONParser.parse(bytes, path: url.path)  // syntax errors with line and column
+        guard let model = json["model"], model.members != nil else { throw TLLMError("not a tllm model config: no \"model\" object", file: url.path) }
+        try JSONParser.checkTypes(model, prefix: "model.", integers: ["vocab_size", "context", "layers", "d_model", "heads", "kv_heads", "mlp_hidden", "segments"],
+                                  numbers: ["dropout", "norm_eps", "rope_base"], booleans: ["bias", "attention_only", "tied_embeddings"],
+                                  strings: ["architecture", "norm", "activation", "positions", "rope_style"], data: bytes, path: url.path)
         do {
             let c = try JSONDecoder().decode(ConfigFile<ModelConfig>.self, from: data).model
             do { try c.validate() } catch let e as TLLMError { throw TLLMError(e.message, file: url.path) }
@@ -96,7 +101,7 @@ public enum ModelStore {
         }
     }
 
-    static func describe(_ e: DecodingError) -> String {
+    public static func describe(_ e: DecodingError) -> String {
         switch e {
         case .keyNotFound(let k, let ctx): return "missing field \((ctx.codingPath + [k]).map(\.stringValue).joined(separator: "."))"
         case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
@@ -117,6 +122,9 @@ public enum ModelStore {
             guard e.shape == t.shape else {
                 throw TLLMError("tensor \(name) has shape \(e.shape) but config.json implies \(t.shape) (config and weights do not match)", file: url.path)
             }
+            if let bad = e.values.firstIndex(where: { !$0.isFinite }) {
+                throw TLLMError("tensor \(name) holds a non-finite value (\(e.values[bad]) at element \(bad)); refusing to use these weights", file: url.path)
+            }
             e.values.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: t.count) }
         }
         if !missing.isEmpty {
@@ -136,6 +144,7 @@ public enum ModelStore {
     public static func load(_ dir: URL) throws -> (model: Module, config: ModelConfig, directory: URL) {
         let d = try resolve(dir)
         let c = try readConfig(d)
+        do { try c.checkFitsInMemory(training: false) } catch let e as TLLMError { throw TLLMError(e.message, file: d.appendingPathComponent("config.json").path) }
         let m = try ModelRegistry.make(c, seed: 0)
         try loadWeights(into: m.namedParameters, from: d)
         return (m, c, d)

@@ -141,14 +141,48 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard ModelRegistry.isRegistered(architecture) else {
             throw fail("unknown architecture '\(architecture)' (known: \(ModelRegistry.architectures.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard vocabSize > 0 else { throw fail("vocab_size must be positive") }
-        guard context > 0 else { throw fail("context must be positive") }
-        guard layers >= 0 else { throw fail("layers must be ≥ 0") }
-        guard dModel > 0, heads > 0, dModel % heads == 0 else { throw fail("d_model \(dModel) must be a positive multiple of heads \(heads)") }
+        // Ranges first, so that nothing below multiplies absurd sizes.
+        func range(_ name: String, _ v: Int, _ r: ClosedRange<Int>) throws {
+            guard r.contains(v) else { throw fail("\(name) = \(v) is outside \(r.lowerBound)…\(r.upperBound)") }
+        }
+        try range("vocab_size", vocabSize, 1...(1 << 24))
+        try range("context", context, 1...(1 << 20))
+        try range("layers", layers, 0...4096)
+        try range("d_model", dModel, 1...(1 << 16))
+        try range("heads", heads, 1...4096)
+        try range("mlp_hidden", mlpHidden, 1...(1 << 18))
+        try range("segments", segments, 0...64)
+        guard normEps.isFinite, normEps > 0, normEps < 1 else { throw fail("norm_eps = \(normEps) must be in (0, 1)") }
+        guard ropeBase.isFinite, ropeBase > 1 else { throw fail("rope_base = \(ropeBase) must be greater than 1") }
+        guard dModel % heads == 0 else { throw fail("d_model \(dModel) must be a positive multiple of heads \(heads)") }
         guard kvHeads >= 1, heads % kvHeads == 0 else { throw fail("heads \(heads) must be a multiple of kv_heads \(kvHeads)") }
         guard positions != .rope || headDim % 2 == 0 else { throw fail("rope needs an even head size") }
         guard mlpHidden > 0 else { throw fail("mlp_hidden must be positive") }
-        guard dropout >= 0 && dropout < 1 else { throw fail("dropout must be in [0, 1)") }
+        guard dropout.isFinite, dropout >= 0 && dropout < 1 else { throw fail("dropout must be in [0, 1)") }
+    }
+
+    // MARK: - Memory
+
+    /// Bytes a model of this configuration needs: f32 weights, for training also their gradients
+    /// and AdamW's two moments, and the activations of a step (`batch` sequences of `tokens`;
+    /// a generous estimate: about 20 floats per position, layer and width, plus the logits).
+    public func memoryEstimate(training: Bool, batch: Int = 1, tokens: Int? = nil) -> Double {
+        let weights = 4 * Double(parameters)
+        let t = Double(tokens ?? context), b = Double(batch)
+        let perLayer = 20 * Double(dModel) + 4 * Double(mlpHidden) + Double(heads) * t   // per position
+        let activations = 4 * b * t * (Double(layers) * perLayer + 3 * Double(vocabSize))
+        let kvCache = 2 * 4 * Double(layers) * t * Double(kvHeads * headDim)
+        return training ? 4 * weights + activations : weights + kvCache + 4 * t * (Double(dModel) * 8 + Double(vocabSize))
+    }
+
+    /// Refuses a model that cannot fit in this machine's memory, before anything is allocated.
+    public func checkFitsInMemory(training: Bool, batch: Int = 1, tokens: Int? = nil) throws {
+        let need = memoryEstimate(training: training, batch: batch, tokens: tokens)
+        let have = Double(ProcessInfo.processInfo.physicalMemory)
+        guard need <= 0.9 * have else {
+            throw TLLMError(String(format: "this model needs about %.3g GB to %@ (%d layers, d_model %d, context %d, %@ parameters) but the machine has %.3g GB",
+                                   need / 1e9, training ? "train at this batch size" : "run", layers, dModel, context, formatCount(parameters), have / 1e9))
+        }
     }
 
     // MARK: - Parameter counts

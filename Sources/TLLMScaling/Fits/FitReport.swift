@@ -10,22 +10,33 @@ public enum FitReport {
         public var computeOptimal: [[String: Double]]
         /// a and b of N* ∝ C^a, D* ∝ C^b.
         public var exponents: [String: Double]
-        enum CodingKeys: String, CodingKey { case fits, computeOptimal = "compute_optimal", exponents }
+        /// Rows left out of the fits, and why.
+        public var notes: [String] = []
+        enum CodingKeys: String, CodingKey { case fits, computeOptimal = "compute_optimal", exponents, notes }
     }
 
-    /// Sweep rows as (N, D, L).
-    public static func points(_ t: CSVTable) throws -> (N: [Double], D: [Double], L: [Double]) {
+    /// Sweep rows as (N, D, L): rows whose values are not finite and positive are left out, each
+    /// named in `notes` with its line.
+    public static func points(_ t: CSVTable, notes: inout [String]) throws -> (N: [Double], D: [Double], L: [Double]) {
         let n = try t.numbers("non_embedding_params"), d = try t.numbers("tokens"), l = try t.numbers("val_loss")
         var N: [Double] = [], D: [Double] = [], L: [Double] = []
-        for i in 0..<n.count { if let a = n[i], let b = d[i], let c = l[i], a > 0, b > 0, c > 0 { N.append(a); D.append(b); L.append(c) } }
+        var dropped: [Int] = []
+        for i in 0..<n.count {
+            if let a = n[i], let b = d[i], let c = l[i], [a, b, c].allSatisfy({ $0.isFinite && $0 > 0 }) { N.append(a); D.append(b); L.append(c) }
+            else { dropped.append(i + 2) }
+        }
+        if !dropped.isEmpty {
+            notes.append("\(t.path): left out \(dropped.count) row(s) (line\(dropped.count > 1 ? "s" : "") \(dropped.prefix(8).map(String.init).joined(separator: ", "))\(dropped.count > 8 ? ", …" : "")) whose non_embedding_params, tokens or val_loss is missing, not finite or not positive")
+        }
         return (N, D, L)
     }
 
     public static func run(sweep path: String, curves curvesPath: String?, bootstrap: Int = 100) throws -> Report {
         let t: CSVTable
         do { t = try CSVTable.read(path) } catch let e as CSVTable.ParseError { throw TLLMError(e.message, file: e.path, line: e.line) }
-        let (N, D, L) = try wrap { try points(t) }
-        guard N.count >= 3 else { throw TLLMError("needs at least 3 finished runs, found \(N.count)", file: path) }
+        var notes: [String] = []
+        let (N, D, L) = try wrap { try points(t, notes: &notes) }
+        guard N.count >= 3 else { throw TLLMError("needs at least 3 finished runs with finite positive losses, found \(N.count)", file: path) }
         var fits: [String: ScalingFits.Fit] = [:]
         // L(N) on the largest token budget; L(D) on the largest model.
         let dMax = D.max()!, nMax = N.max()!
@@ -42,7 +53,11 @@ public enum FitReport {
             let c: CSVTable
             do { c = try CSVTable.read(cp) } catch let e as CSVTable.ParseError { throw TLLMError(e.message, file: e.path, line: e.line) }
             let f = try wrap { try c.numbers("flops") }, l = try wrap { try c.numbers("val_loss") }
-            let pts = zip(f, l).compactMap { a, b -> (Double, Double)? in guard let a, let b else { return nil }; return (a, b) }
+            let pts = zip(f, l).compactMap { a, b -> (Double, Double)? in
+                guard let a, let b, a.isFinite, b.isFinite, a > 0, b > 0 else { return nil }
+                return (a, b)
+            }
+            if pts.count < f.count { notes.append("\(cp): left out \(f.count - pts.count) evaluation point(s) with a missing, non-finite or non-positive flops or val_loss") }
             let front = ScalingFits.frontier(compute: pts.map(\.0), loss: pts.map(\.1))
             if front.count >= 3 {
                 fits["L(C)"] = ScalingFits.powerLaw(x: front.map(\.c), y: front.map(\.l), law: "L(C) = E + A_C·C^-gamma (frontier)", scale: "A_C", exponent: "gamma", bootstrap: bootstrap)
@@ -63,7 +78,7 @@ public enum FitReport {
                 }
             }
         }
-        return Report(fits: fits, computeOptimal: optimal, exponents: exps)
+        return Report(fits: fits, computeOptimal: optimal, exponents: exps, notes: notes)
     }
 
     static func wrap<T>(_ f: () throws -> T) throws -> T {
@@ -72,7 +87,7 @@ public enum FitReport {
 
     /// The report as a table.
     public static func text(_ r: Report) -> String {
-        var s = ""
+        var s = r.notes.map { "note: \($0)\n" }.joined()
         for key in ["L(N)", "L(D)", "L(C)", "L(N,D)"] {
             guard let f = r.fits[key] else { continue }
             s += "\(f.law)   [\(f.points) points, loss \(String(format: "%.3g", f.loss))]\n"

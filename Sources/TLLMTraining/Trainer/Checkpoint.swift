@@ -30,6 +30,15 @@ public struct TrainerState: Codable, Equatable {
         self.options = options; self.modelChecksum = modelChecksum; self.stateChecksum = stateChecksum
     }
 
+    /// The fields a resume relies on are in range.
+    public func validate() throws {
+        try options.validate()
+        guard step >= 0, step <= options.steps else { throw TLLMError("step = \(step) must be in 0…\(options.steps) (options.steps)") }
+        guard tokensSeen >= 0, optimizerStep >= 0, optimizerStep <= step else { throw TLLMError("tokens_seen and optimizer_step must be in range (optimizer_step ≤ step)") }
+        guard elapsedSeconds.isFinite, elapsedSeconds >= 0 else { throw TLLMError("elapsed_seconds must be a non-negative number") }
+        guard windowSteps >= 0, windowLossSum.isFinite else { throw TLLMError("window_steps / window_loss_sum are out of range") }
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         step = try c.decode(Int.self, forKey: .step)
@@ -120,10 +129,22 @@ public enum Checkpoint {
     public static func readState(_ dir: URL) throws -> TrainerState {
         let url = dir.appendingPathComponent("trainer.json")
         guard let data = FileManager.default.contents(atPath: url.path) else { throw TLLMError("cannot read", file: url.path) }
-        _ = try JSONParser.parse([UInt8](data), path: url.path)
-        do { return try JSONDecoder().decode(TrainerState.self, from: data) } catch let e as DecodingError {
-            throw TLLMError("not a tllm trainer state: \(e)", file: url.path)
+        let bytes = [UInt8](data)
+        let json = try JSONParser.parse(bytes, path: url.path)
+        try JSONParser.checkTypes(json, prefix: "", integers: ["step", "tokens_seen", "optimizer_step", "window_steps"],
+                                  numbers: ["elapsed_seconds", "window_loss_sum"], data: bytes, path: url.path)
+        if let o = json["options"] {
+            try JSONParser.checkTypes(o, prefix: "options.", integers: ["batch", "gradient_accumulation", "context", "steps", "warmup_steps", "seed",
+                                                                        "eval_every", "eval_tokens", "checkpoint_every", "log_every", "samples", "sample_tokens"],
+                                      numbers: ["learning_rate", "min_learning_rate_ratio", "weight_decay", "beta1", "beta2", "gradient_clip", "validation_fraction"],
+                                      data: bytes, path: url.path)
         }
+        let state: TrainerState
+        do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch let e as DecodingError {
+            throw TLLMError("not a tllm trainer state: \(ModelStore.describe(e))", file: url.path)
+        }
+        do { try state.validate() } catch let e as TLLMError { throw TLLMError(e.message, file: url.path) }
+        return state
     }
 
     /// Restores model weights and optimizer state; checks every checksum.

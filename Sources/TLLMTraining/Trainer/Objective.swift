@@ -48,8 +48,11 @@ public final class CausalLMObjective: TrainingObjective {
         parallel = options.dataParallel ? DataParallelGPT(model: model) : nil
         self.tokenizer = tokenizer
         batcher = try CLMBatcher(tokens: data.train, batch: options.batch, length: options.context)
-        let valStream = data.validation.count > options.context + 1 ? data.validation : Array(data.train.suffix(options.context * 8 + 1))
-        evalBatches = CLMBatcher.evaluationBatches(valStream, batch: options.batch, length: options.context, maxTokens: options.evalTokens)
+        guard data.validation.count > options.context + 1 else {
+            throw TLLMError("the validation split has \(data.validation.count) tokens, fewer than one window of \(options.context + 1); "
+                            + "use a larger --val-fraction, a shorter --context or a longer corpus (validation loss is never computed on training tokens)")
+        }
+        evalBatches = CLMBatcher.evaluationBatches(data.validation, batch: options.batch, length: options.context, maxTokens: options.evalTokens)
         tokenBytes = data.tokenBytes
     }
 

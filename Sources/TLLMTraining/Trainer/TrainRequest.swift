@@ -85,6 +85,8 @@ public enum LanguageModelTraining {
         public var resumed: Bool
         public var corpus: Corpus
         public var initialWeights: URL?
+        /// A resumed run that has already reached its last step (nothing to train).
+        public var finished: Bool = false
     }
 
     /// Resolves vocabulary, corpus, architecture and budget; for `--resume`, reads them from the checkpoint.
@@ -101,10 +103,13 @@ public enum LanguageModelTraining {
             if let asked = r.corpus, let saved = options.corpus, Corpus.canonicalSpec(asked) != saved {
                 throw TLLMError("this run trains on \(saved); --resume continues on the same corpus (drop --corpus \(asked))", file: resumeDir.path)
             }
+            try options.validate()
+            let finished = state.step >= options.steps
             let corpus = try Corpus.load(options.corpus ?? r.corpus)
-            let data = try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
+            let data = finished ? TokenizedCorpus(train: [], validation: [], validationDocuments: [], trainDocuments: 0, tokenBytes: [])
+                : try TokenizedCorpus.make(corpus, tokenizer: tokenizer, validationFraction: options.validationFraction, log: log)
             return Plan(config: config, options: options, run: resumeDir, tokenizer: tokenizer, data: data,
-                        corpusName: corpus.name, resumed: true, corpus: corpus, initialWeights: nil)
+                        corpusName: corpus.name, resumed: true, corpus: corpus, initialWeights: nil, finished: finished)
         }
         let tokenizer: Tokenizer
         var config: ModelConfig
@@ -145,9 +150,8 @@ public enum LanguageModelTraining {
             options.steps = max(1, budget / options.tokensPerStep)
         }
         let run = r.out ?? URL(fileURLWithPath: "runs").appendingPathComponent(defaultRunName(config))
-        if FileManager.default.fileExists(atPath: Checkpoint.directory(run).path) {
-            throw TLLMError("already holds a run; continue it with --resume \(run.path), or choose another --out", file: run.path)
-        }
+        try RunFolder.checkNewRun(run)
+        try config.checkFitsInMemory(training: true, batch: options.batch)
         return Plan(config: config, options: options, run: run, tokenizer: tokenizer, data: data, corpusName: corpus.name, resumed: false,
                     corpus: corpus, initialWeights: r.initialWeights)
     }
@@ -160,6 +164,9 @@ public enum LanguageModelTraining {
 
     /// Builds the model and trainer for a plan and trains.
     public static func execute(_ plan: Plan, progress: ProgressDisplay = ProgressDisplay(), stopAt: Int? = nil) throws -> Trainer.Summary {
+        let lock = try RunLock.acquire(plan.run)
+        defer { lock.release() }
+        if !plan.resumed { try RunFolder.checkNewRun(plan.run) }  // checked again under the lock
         let objective = try makeObjective(plan)
         let json = VocabularyFiles.encodeJSON(plan.tokenizer)
         let trainer = try Trainer(objective: objective, options: plan.options, run: plan.run, tokenizerJSON: json, resume: plan.resumed)

@@ -96,10 +96,25 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
                              warmupSteps: min(warmupSteps, max(1, steps / 10 + 1)), totalSteps: steps)
     }
 
+    /// Checks every field (also those read back from a `trainer.json`); the message names the field.
     public func validate() throws {
-        guard batch > 0, gradientAccumulation > 0, context > 0 else { throw TLLMError("batch, gradient accumulation and context must be positive") }
-        guard steps >= 0 else { throw TLLMError("steps must be ≥ 0") }
-        guard learningRate > 0, learningRate.isFinite else { throw TLLMError("learning rate must be positive") }
-        guard evalEvery > 0, checkpointEvery > 0, logEvery > 0 else { throw TLLMError("eval, checkpoint and log intervals must be positive") }
+        func need(_ ok: Bool, _ field: String, _ what: String) throws {
+            if !ok { throw TLLMError("training option \(field) \(what)") }
+        }
+        try need((1...65_536).contains(batch), "batch", "= \(batch) must be in 1…65536")
+        try need((1...65_536).contains(gradientAccumulation), "gradient_accumulation", "= \(gradientAccumulation) must be in 1…65536")
+        try need((1...(1 << 20)).contains(context), "context", "= \(context) must be in 1…1048576")
+        try need((1...(1 << 40)).contains(steps), "steps", "= \(steps) must be positive")
+        try need(learningRate.isFinite && learningRate > 0, "learning_rate", "= \(learningRate) must be a positive number")
+        try need(minLearningRateRatio.isFinite && (0...1).contains(minLearningRateRatio), "min_learning_rate_ratio", "must be in [0, 1]")
+        try need(warmupSteps >= 0, "warmup_steps", "must be ≥ 0")
+        try need(weightDecay.isFinite && weightDecay >= 0, "weight_decay", "= \(weightDecay) must be ≥ 0")
+        try need(beta1.isFinite && (0..<1).contains(beta1) && beta2.isFinite && (0..<1).contains(beta2), "beta1/beta2", "must be in [0, 1)")
+        try need(gradientClip.isFinite && gradientClip >= 0, "gradient_clip", "must be ≥ 0")
+        try need(evalEvery > 0 && checkpointEvery > 0 && logEvery > 0, "eval_every/checkpoint_every/log_every", "must be positive")
+        try need(evalTokens > 0, "eval_tokens", "must be positive")
+        try need(samples >= 0 && (0...100_000).contains(sampleTokens), "samples/sample_tokens", "must be ≥ 0")
+        try need(validationFraction.isFinite && validationFraction > 0 && validationFraction < 1, "validation_fraction", "= \(validationFraction) must be in (0, 1)")
+        try need(batch * gradientAccumulation * context <= 1 << 26, "batch × gradient_accumulation × context", "is too large for one step")
     }
 }
