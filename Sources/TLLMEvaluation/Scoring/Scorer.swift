@@ -50,7 +50,10 @@ public final class Scorer {
             inputs.append(all)
             starts.append(max(1, contStart))
         }
-        let order = inputs.indices.sorted { inputs[$0].count > inputs[$1].count }
+        // Batches of similar length (little padding); or, for models that keep a shared prefix
+        // cached between sequences, sequences in token order (those with one context together).
+        let order = model.reusesSharedPrefixes ? inputs.indices.sorted { inputs[$0].lexicographicallyPrecedes(inputs[$1]) }
+            : inputs.indices.sorted { inputs[$0].count > inputs[$1].count }
         var out = [Score?](repeating: nil, count: requests.count)
         var done = 0
         Autograd.withNoGrad {

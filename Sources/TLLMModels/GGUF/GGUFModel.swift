@@ -37,19 +37,30 @@ public final class GGUFLanguageModel: LanguageModel {
     public var vocabularySize: Int { config.vocabSize }
     public var contextLength: Int { config.context }
     public func makeDecoder() -> any IncrementalDecoder { TransformerDecoder(stack: stack) }
+    public var reusesSharedPrefixes: Bool { true }
 
-    /// Logits at flat positions of `B` sequences: each sequence runs through a decoder (prefill),
-    /// and only the requested rows reach the output projection.
+    /// The decoder scoring runs on, and the tokens it holds (kept between calls, so that a
+    /// sequence sharing a prefix with the previous one feeds only the rest).
+    lazy var scoring = TransformerDecoder(stack: stack)
+    var scored: [Int32] = []
+
+    /// Logits at flat positions of `B` sequences: each sequence runs through the scoring decoder
+    /// (prefill, after the prefix it shares with the sequence before), and only the requested rows
+    /// reach the output projection.
     public func logits(_ ids: [Int32], batch B: Int, length T: Int, at positions: [Int32]) -> Tensor {
         let out = Tensor(uninitialized: [positions.count, vocabularySize])
-        let decoder = TransformerDecoder(stack: stack)
         var k = 0
         for b in 0..<B {
             var rows: [Int] = []
             while k + rows.count < positions.count, Int(positions[k + rows.count]) / T == b { rows.append(Int(positions[k + rows.count]) % T) }
             guard !rows.isEmpty else { continue }
-            decoder.reset()
-            decoder.feed(Array(ids[(b * T)...(b * T + rows.max()!)]), logitsAt: rows, into: out.data + k * vocabularySize)
+            let seq = Array(ids[(b * T)...(b * T + rows.max()!)])
+            // Keep the shared prefix, but recompute from the first row whose logits are needed.
+            var keep = zip(seq, scored).prefix { $0 == $1 }.count
+            keep = min(keep, rows.min()!, scoring.length)
+            scoring.rewind(to: keep)
+            scoring.feed(Array(seq[keep...]), logitsAt: rows.map { $0 - keep }, into: out.data + k * vocabularySize)
+            scored = seq
             k += rows.count
         }
         check(k == positions.count, "GGUFLanguageModel.logits: positions must be sorted by sequence")

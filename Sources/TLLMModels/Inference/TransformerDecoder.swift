@@ -46,6 +46,8 @@ public final class TransformerDecoder: IncrementalDecoder {
 
     public func reset() { length = 0 }
 
+    public func rewind(to n: Int) { length = max(0, min(length, n)) }
+
     /// f32 stacks decode on BLAS (sgemv); quantized ones on tllm's kernels.
     public var decodesWithBLAS: Bool { !(stack.output is QuantizedLinear) }
 

@@ -19,9 +19,14 @@ public protocol LanguageModel: AnyObject {
     func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int) -> Tensor
     /// A fresh key/value-cache decoder over this model.
     func makeDecoder() -> any IncrementalDecoder
+    /// Whether scoring is faster when sequences with a common prefix come one after the other
+    /// (a model that scores each sequence on a KV cache can keep the shared part).
+    var reusesSharedPrefixes: Bool { get }
 }
 
 extension LanguageModel {
+    public var reusesSharedPrefixes: Bool { false }
+
     /// Mean cross-entropy from ``logits(_:batch:length:at:)`` at every scored position (for models
     /// without a fused loss of their own).
     public func loss(_ ids: [Int32], targets: [Int32], batch B: Int, length T: Int) -> Tensor {
@@ -48,6 +53,8 @@ public protocol IncrementalDecoder: AnyObject {
     func feed(_ tokens: [Int32])
     /// Whether single-token steps are mostly BLAS calls (f32 weights).
     var decodesWithBLAS: Bool { get }
+    /// Forgets the cached tokens after the first `n` (the next feed continues from there).
+    func rewind(to n: Int)
 }
 
 extension IncrementalDecoder {
