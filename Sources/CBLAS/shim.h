@@ -15,4 +15,12 @@ void gotoblas_dynamic_quit(void);
 void openblas_read_env(void);
 int blas_thread_init(void);
 int blas_thread_shutdown_(void);
+
+/* LAPACK routines the same library exports (Fortran calling convention: everything by pointer,
+   column-major). Used by tllm's dictionary learning: a symmetric eigendecomposition for the SVD
+   initialisation, and Cholesky solves for OMP and the semi-coupled map. */
+void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const int *lda, float *w,
+             float *work, const int *lwork, int *iwork, const int *liwork, int *info);
+void sposv_(const char *uplo, const int *n, const int *nrhs, float *a, const int *lda, float *b,
+            const int *ldb, int *info);
 #endif

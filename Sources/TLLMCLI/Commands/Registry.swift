@@ -13,6 +13,8 @@ let allCommands: [ParsableCommand.Type] = [
     QuantizeCommand.self,
     InfoCommand.self,
     ExperimentCommand.self,
+    DictLearnCommand.self,
+    DictEncodeCommand.self,
     SweepCommand.self,
     FitCommand.self,
     PlotCommand.self,
