@@ -129,3 +129,20 @@ extension Matrix {
         return Matrix(rows: B.cols, cols: rows, values: b).transposed
     }
 }
+
+extension Matrix {
+    /// The mean of each column.
+    public var columnMeans: [Float] {
+        var m = [Double](repeating: 0, count: cols)
+        for r in 0..<rows { for c in 0..<cols { m[c] += Double(values[r * cols + c]) } }
+        return m.map { Float($0 / Double(max(1, rows))) }
+    }
+
+    /// Every row minus `v`.
+    public func subtractingRow(_ v: [Float]) -> Matrix {
+        precondition(v.count == cols, "subtractingRow: \(v.count) values for \(cols) columns")
+        var out = self
+        for r in 0..<rows { for c in 0..<cols { out.values[r * cols + c] -= v[c] } }
+        return out
+    }
+}

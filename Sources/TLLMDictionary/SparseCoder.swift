@@ -66,8 +66,9 @@ public struct SparseCoder: Sendable {
     func lasso(_ G: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ w: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>,
                k: Int, xx: Float) {
         let a = alpha
-        // h = G·w
-        for j in 0..<k { h[j] = VectorMath.dot(G + j * k, w, k) }
+        // h = G·w (from the non-zeros only: a cold start costs nothing)
+        for j in 0..<k { h[j] = 0 }
+        for j in 0..<k where w[j] != 0 { VectorMath.axpy(w[j], G + j * k, h, k) }
         for _ in 0..<maxIterations {
             var dMax: Float = 0, wMax: Float = 0
             for j in 0..<k {

@@ -223,6 +223,17 @@ final class HostileInputTests: XCTestCase {
         let open = Self.scratch.appendingPathComponent("open.csv")
         try "x,y\n\"1,2\n".write(to: open, atomically: true, encoding: .utf8)
         refuses(["plot", open.path, "--x", "x", "--y", "y", "--no-preview"], ["open.csv:2", "unterminated quoted cell"])
+        // Numeric data for dictionary learning: the line and column of a bad cell; sizes that cannot match.
+        let vectors = Self.scratch.appendingPathComponent("vectors.csv")
+        try "1,0.5,0.25\n2,0.5,inf\n".write(to: vectors, atomically: true, encoding: .utf8)
+        refuses(["dict", "learn", "--data", vectors.path], ["vectors.csv:2", "column 3", "not a finite number"])
+        refuses(["dict", "learn", "--data", vectors.path, "--atoms", "0"], ["--atoms must be positive, got 0"])
+        let dict = Self.scratch.appendingPathComponent("d.safetensors")
+        try? FileManager.default.removeItem(at: dict)
+        XCTAssertEqual(Self.tllm(["dict", "learn", "--atoms", "8", "--iterations", "2", "-o", dict.path]).code, 0)
+        refuses(["dict", "learn", "--atoms", "8", "-o", dict.path], ["d.safetensors", "already exists"])
+        try "1,0.5,0.25\n".write(to: vectors, atomically: true, encoding: .utf8)
+        refuses(["dict", "encode", "--dictionary", dict.path, "--data", vectors.path], ["vectors.csv", "2 features, the dictionary 64"])
     }
 
     // MARK: 5. Paths and concurrency

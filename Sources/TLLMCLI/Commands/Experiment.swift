@@ -3,24 +3,28 @@ import TLLMCore
 import TLLMTraining
 
 /// Which comparison `tllm experiment` runs.
-enum ExperimentName: String, ArgumentChoice { case transfer, nsp }
+enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary }
 
 struct ExperimentCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "experiment",
-        summary: "run the transfer-learning comparisons and write Markdown + CSV tables (transfer | nsp)",
-        usage: "transfer|nsp [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M]")
+        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary)",
+        usage: "transfer|nsp|dictionary [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
+        discussion: "dictionary: self-taught learning and semi-coupled dictionaries on the digits (seeds 1–5 unless --seeds),\nand with --model RUN sparse features of that GPT's residual stream (--layer L).")
 
     @Option("--out", "DIR", help: "where the tables go") var out = "docs/results"
     @Option("--work", "DIR", help: "pretrained models and sub-run results (reused on re-runs)") var work = "runs/experiments"
     @Option("--evals", "DIR", help: "task folder root") var evals = "evals"
     @Option("--seeds", "LIST", help: "seeds", .nonNegative) var seeds = List([1, 2, 3])
     @Option("--pretrain-tokens", "N", help: "pretraining budget per model", .positive) var pretrainTokens = Count(3_000_000)
-    @Positionals("transfer|nsp") var which: [String]
+    @Option("--model", "RUN", help: "dictionary: a trained GPT run folder for the language-model part") var model: String?
+    @Option("--layer", "L", help: "dictionary: read the residual stream after this block", .positive) var layer = 3
+    @Positionals("transfer|nsp|dictionary") var which: [String]
     let runtime = RuntimeOptions()
 
     func run() throws {
-        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer or nsp") }
+        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp or dictionary") }
+        if name == .dictionary { return try runDictionary() }
         var s = TransferExperiments.Settings()
         s.seeds = seeds.values
         s.pretrainTokens = pretrainTokens.value
@@ -35,5 +39,15 @@ struct ExperimentCommand: ParsableCommand {
         }
         let files = name == .transfer ? "transfer.md, transfer.csv, probes.csv, domain-adaptation.csv" : "nsp.md, nsp.csv"
         Log.info(String(format: "wrote %@/%@ (%.1f min)", dir.path, files, (Clock.now() - t0) / 60))
+    }
+
+    func runDictionary() throws {
+        var s = DictionaryExperiments.Settings()
+        if $seeds.isSet { s.seeds = seeds.values }
+        s.layer = layer
+        let t0 = Clock.now()
+        try DictionaryExperiments(settings: s).run(output: URL(fileURLWithPath: out), model: model.map { URL(fileURLWithPath: $0) },
+                                                   progress: { Log.info("tllm experiment dictionary: \($0)") })
+        Log.info(String(format: "wrote %@/dictionary.md and its CSV files (%.1f min)", out, (Clock.now() - t0) / 60))
     }
 }
