@@ -18,9 +18,12 @@ int blas_thread_shutdown_(void);
 
 /* LAPACK routines the same library exports (Fortran calling convention: everything by pointer,
    column-major). Used by tllm's dictionary learning: a symmetric eigendecomposition for the SVD
-   initialisation, and Cholesky solves for OMP and the semi-coupled map. */
+   initialisation, and Cholesky solves for OMP and the semi-coupled map; general eigenvalues for the
+   copying score of attention heads. */
 void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const int *lda, float *w,
              float *work, const int *lwork, int *iwork, const int *liwork, int *info);
+void sgeev_(const char *jobvl, const char *jobvr, const int *n, float *a, const int *lda, float *wr, float *wi,
+            float *vl, const int *ldvl, float *vr, const int *ldvr, float *work, const int *lwork, int *info);
 void sposv_(const char *uplo, const int *n, const int *nrhs, float *a, const int *lda, float *b,
             const int *ldb, int *info);
 #endif

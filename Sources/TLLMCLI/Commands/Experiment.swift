@@ -3,13 +3,13 @@ import TLLMCore
 import TLLMTraining
 
 /// Which comparison `tllm experiment` runs.
-enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary }
+enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary, icl }
 
 struct ExperimentCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "experiment",
-        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary)",
-        usage: "transfer|nsp|dictionary [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
+        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary | icl)",
+        usage: "transfer|nsp|dictionary|icl [--quick] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
         discussion: "dictionary: self-taught learning and semi-coupled dictionaries on the digits (seeds 1–5 unless --seeds),\nand with --model RUN sparse features of that GPT's residual stream (--layer L).")
 
     @Option("--out", "DIR", help: "where the tables go") var out = "docs/results"
@@ -19,12 +19,15 @@ struct ExperimentCommand: ParsableCommand {
     @Option("--pretrain-tokens", "N", help: "pretraining budget per model", .positive) var pretrainTokens = Count(3_000_000)
     @Option("--model", "RUN", help: "dictionary: a trained GPT run folder for the language-model part") var model: String?
     @Option("--layer", "L", help: "dictionary: read the residual stream after this block", .positive) var layer = 3
-    @Positionals("transfer|nsp|dictionary") var which: [String]
+    @Flag("--quick", help: "icl: the short version (≤ 10 minutes on 2 cores)") var quick: Bool
+    @Positionals("transfer|nsp|dictionary|icl") var which: [String]
+    let output = OutputOptions()
     let runtime = RuntimeOptions()
 
     func run() throws {
-        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp or dictionary") }
+        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp, dictionary or icl") }
         if name == .dictionary { return try runDictionary() }
+        if name == .icl { return try runICL() }
         var s = TransferExperiments.Settings()
         s.seeds = seeds.values
         s.pretrainTokens = pretrainTokens.value
@@ -49,5 +52,15 @@ struct ExperimentCommand: ParsableCommand {
         try DictionaryExperiments(settings: s).run(output: URL(fileURLWithPath: out), model: model.map { URL(fileURLWithPath: $0) },
                                                    progress: { Log.info("tllm experiment dictionary: \($0)") })
         Log.info(String(format: "wrote %@/dictionary.md and its CSV files (%.1f min)", out, (Clock.now() - t0) / 60))
+    }
+
+    func runICL() throws {
+        let t0 = Clock.now()
+        let dir = URL(fileURLWithPath: $out.isSet ? out : "docs/results/icl")
+        try ICLExperiments(settings: .init(quick: quick)).run(output: dir, progress: { Log.info("tllm experiment icl: \($0)") })
+        if output.json, let data = FileManager.default.contents(atPath: dir.appendingPathComponent("summary.json").path) {
+            FileHandle.standardOutput.write(data); print()
+        }
+        Log.info(String(format: "wrote %@/emergence.md, summary.json, CSV and SVG files (%.1f min)", dir.path, (Clock.now() - t0) / 60))
     }
 }

@@ -13,6 +13,7 @@ let allCommands: [ParsableCommand.Type] = [
     QuantizeCommand.self,
     InfoCommand.self,
     ExperimentCommand.self,
+    AnalyzeHeadsCommand.self,
     DictLearnCommand.self,
     DictEncodeCommand.self,
     SweepCommand.self,

@@ -1,3 +1,4 @@
+import Foundation
 /// Rotary position embedding settings of an attention layer.
 public struct RotaryEmbedding: Sendable, Equatable {
     public var base: Float
@@ -39,5 +40,38 @@ public final class Attention: Module {
         }
         return proj(qkv.attention(heads: heads, kvHeads: kvHeads, mask: mask)               // [B, T, H·hd]
             .reshaped([B * T, heads * headDim]))                                              // [B·T, d]
+    }
+}
+
+// MARK: - Attention patterns (for analysis)
+
+extension Attention {
+    /// The causal attention weights of one sequence: `[H, T, T]` row-major, entry `[h, i, j]` the
+    /// weight query position i of head h puts on key position j (0 for j > i). `x` is the
+    /// layer's input after its norm, `[T, d]`. No tape.
+    public func causalPattern(_ x: Tensor, length T: Int) -> [Float] {
+        Autograd.withNoGrad {
+            var qkv = self.qkv(x).reshaped([1, T, self.qkv.outFeatures])                        // [1, T, (H+2KV)·hd]
+            if let rotary {
+                qkv = qkv.rotaryEmbedding(heads: heads, kvHeads: kvHeads, base: rotary.base, style: rotary.style)
+            }
+            let width = self.qkv.outFeatures, hd = headDim, group = heads / kvHeads
+            let scale = 1 / Float(hd).squareRoot()
+            var out = [Float](repeating: 0, count: heads * T * T)
+            let p = qkv.data
+            for h in 0..<heads {
+                let kh = h / group
+                for i in 0..<T {
+                    let q = p + i * width + h * hd
+                    var row = [Float](repeating: -.infinity, count: i + 1)
+                    for j in 0...i { row[j] = VectorMath.dot(q, p + j * width + (heads + kh) * hd, hd) * scale }
+                    let m = row.max()!
+                    var s: Float = 0
+                    for j in 0...i { row[j] = exp(row[j] - m); s += row[j] }
+                    for j in 0...i { out[(h * T + i) * T + j] = row[j] / s }
+                }
+            }
+            return out
+        }
     }
 }

@@ -1,0 +1,190 @@
+import Foundation
+import TLLMCore
+import TLLMData
+import TLLMModels
+
+/// A small GPT trained on the symbolic in-context-learning tasks, with the mechanistic scores
+/// recorded as it learns: the loss, task accuracy on held-out sequences (fresh maps), the
+/// in-context-learning score, and the best head's prefix-matching score on repeated random runs.
+///
+/// Every training sequence is drawn fresh from a seeded stream (no epochs), the tasks of the
+/// mixture with equal probability; all tasks of a run share one length.
+public final class SymbolicTrainer {
+    /// What to train and how.
+    public struct Plan: Codable, Sendable {
+        public var name: String
+        public var layers = 2
+        public var dModel = 64
+        public var heads = 2
+        public var attentionOnly = true
+        public var tasks: [SymbolicTask]
+        /// The task whose accuracy is tracked (held-out sequences, fresh maps).
+        public var evaluation: SymbolicTask
+        public var steps = 2000
+        public var batch = 32
+        public var learningRate: Float = 1e-3
+        public var warmup = 100
+        public var weightDecay: Float = 0
+        public var seed: UInt64 = 1
+        /// Scores are recorded every this many steps (and at the end).
+        public var recordEvery = 50
+        /// The sequences the head scores and ICL score are measured on (16 of them): repeated
+        /// random runs by default. For recall (or label-shot) probes, prefix matching is
+        /// measured at the scored positions only (each query key → the value after its earlier
+        /// occurrence), the ICL score on the whole sequence.
+        public var probe: SymbolicTask = .induction(length: 33, period: 16)
+        public var vocabulary = SymbolicVocabulary()
+
+        public init(name: String, tasks: [SymbolicTask], evaluation: SymbolicTask) {
+            self.name = name; self.tasks = tasks; self.evaluation = evaluation
+        }
+
+        public var modelConfig: ModelConfig {
+            let T = max(tasks.map(\.length).max()!, evaluation.length, probe.length)
+            var c = ModelConfig(vocabSize: vocabulary.size, context: T, layers: layers, dModel: dModel, heads: heads)
+            c.attentionOnly = attentionOnly
+            return c
+        }
+    }
+
+    /// One row of the training record.
+    public struct Record: Codable, Sendable {
+        public var step: Int
+        /// Mean training loss since the previous record.
+        public var loss: Double
+        public var accuracy: Double
+        public var iclScore: Double
+        public var maxPrefixMatching: Double
+        /// `layer.head` of the best prefix-matching head.
+        public var bestHead: String
+    }
+
+    public let plan: Plan
+    public let model: GPTModel
+    let evaluationSet: [SymbolicSequence]
+    let probes: [[Int32]]
+    let probePositions: [[Int]]?
+    /// Per probe: positions whose target is unpredictable from context (early) and predictable
+    /// from it (late); the ICL score is the mean loss at the late ones minus the early ones.
+    let probeEarly: [[Int]], probeLate: [[Int]]
+    /// The early-token loss when no early position is trained (recall): the loss of the
+    /// context-free guess, uniform over the values (ln 64).
+    let earlyBaseline: Double?
+
+    public init(plan: Plan) throws {
+        let T = plan.tasks[0].length
+        guard plan.tasks.allSatisfy({ $0.length == T }) else {
+            throw TLLMError("symbolic training: the tasks of one run must share a length (got \(plan.tasks.map(\.length)))")
+        }
+        self.plan = plan
+        model = try GPTModel(configuration: plan.modelConfig, seed: plan.seed)
+        var rng = RandomGenerator(seed: plan.seed, stream: RandomGenerator.streamID("symbolic-evaluation"))
+        evaluationSet = (0..<256).map { _ in plan.evaluation.sample(plan.vocabulary, rng: &rng) }
+        let probeSet = (0..<16).map { _ in plan.probe.sample(plan.vocabulary, rng: &rng) }
+        probes = probeSet.map(\.tokens)
+        let scored = probeSet.map(\.queries)
+        switch plan.probe {
+        case .recall:
+            probePositions = scored
+            // Recall trains on the queries only (scoring first sights as well stalls learning
+            // at the elimination shortcut), so the model's output at a first sight is untrained
+            // and its loss meaningless: the early loss is the context-free guess, ln(values).
+            probeEarly = probeSet.map { _ in [] }
+            probeLate = scored
+            earlyBaseline = log(Double(plan.vocabulary.values))
+        case .labelShots:
+            probePositions = scored
+            probeEarly = probeSet.map { s in                                            // an item's first line
+                (1..<(s.tokens.count - 1)).filter { i in i % 2 == 1 && !s.tokens[1..<i].contains(s.tokens[i]) }
+            }
+            probeLate = scored
+            earlyBaseline = nil
+        case .induction(let n, let period):
+            let p = period ?? (n - 1) / 2
+            probePositions = nil
+            probeEarly = probeSet.map { _ in Array(1..<p) }                             // inside the first run
+            probeLate = probeSet.map { _ in Array((p + 1)..<(n - 1)) }                  // the repeat
+            earlyBaseline = nil
+        default:
+            probePositions = nil
+            probeEarly = probeSet.map { s in Array(0..<(s.tokens.count / 2)) }
+            probeLate = probeSet.map { s in Array((s.tokens.count / 2)..<(s.tokens.count - 1)) }
+            earlyBaseline = nil
+        }
+    }
+
+    /// Trains for `plan.steps`, returning the record (one row per `recordEvery` steps).
+    public func train(progress: ((Record) -> Void)? = nil) -> [Record] {
+        let p = plan
+        let optimizer = AdamW(groups: ParameterGroup.standard(model.parameters, weightDecay: p.weightDecay),
+                              learningRate: p.learningRate, beta1: 0.9, beta2: 0.98)
+        let schedule = WarmupCosineSchedule(peak: p.learningRate, minimum: p.learningRate / 10, warmupSteps: p.warmup, totalSteps: p.steps)
+        var rng = RandomGenerator(seed: p.seed, stream: RandomGenerator.streamID("symbolic-training"))
+        let T = p.tasks[0].length
+        var records = [measure(step: 0, loss: .nan)]
+        progress?(records[0])
+        var window = 0.0, count = 0
+        for step in 1...p.steps {
+            var ids: [Int32] = [], targets: [Int32] = []
+            ids.reserveCapacity(p.batch * T); targets.reserveCapacity(p.batch * T)
+            for _ in 0..<p.batch {
+                let task = p.tasks[rng.nextInt(below: p.tasks.count)]
+                let s = task.sample(p.vocabulary, rng: &rng)
+                ids += s.tokens; targets += s.targets
+            }
+            optimizer.learningRate = schedule.learningRate(at: step - 1)
+            let loss = model.loss(ids, targets: targets, batch: p.batch, length: T, context: .training(rng: nil))
+            window += Double(loss.item); count += 1
+            loss.backward()
+            GradientClipping.clip(model.parameters, maxNorm: 1)
+            optimizer.step()
+            optimizer.zeroGrad()
+            if step % p.recordEvery == 0 || step == p.steps {
+                let r = measure(step: step, loss: window / Double(count))
+                records.append(r)
+                progress?(r)
+                window = 0; count = 0
+            }
+        }
+        return records
+    }
+
+    /// Scores now: accuracy on the held-out set, ICL score and head scores on the probes.
+    public func measure(step: Int, loss: Double) -> Record {
+        let heads = HeadAnalysis.scores(model, sequences: probes, positions: probePositions)
+        let best = heads.max { $0.prefixMatching < $1.prefixMatching }!
+        let losses = probes.map { HeadAnalysis.losses(model, tokens: $0) }
+        let icl = earlyBaseline.map { HeadAnalysis.inContextScore(losses: losses, early: probeEarly, late: probeLate) - $0 }
+            ?? HeadAnalysis.inContextScore(losses: losses, early: probeEarly, late: probeLate)
+        return Record(step: step, loss: loss, accuracy: accuracy(evaluationSet), iclScore: icl,
+                      maxPrefixMatching: best.prefixMatching, bestHead: "\(best.layer).\(best.head)")
+    }
+
+    /// Share of scored positions whose argmax is the target.
+    public func accuracy(_ set: [SymbolicSequence]) -> Double {
+        let T = set[0].tokens.count, V = model.config.vocabSize
+        var right = 0, total = 0
+        Autograd.withNoGrad {
+            for start in stride(from: 0, to: set.count, by: 64) {
+                let chunk = set[start..<min(set.count, start + 64)]
+                let ids = chunk.flatMap(\.tokens), targets = chunk.flatMap(\.targets)
+                let positions = chunk.enumerated().flatMap { k, s in s.queries.map { k * T + $0 } }
+                let logits = model.logits(ids, batch: chunk.count, length: T, at: positions.map(Int32.init))   // [P, V]
+                for (r, pos) in positions.enumerated() {
+                    let row = logits.data + r * V
+                    var best = 0
+                    for j in 1..<V where row[j] > row[best] { best = j }
+                    if Int32(best) == targets[pos] { right += 1 }
+                    total += 1
+                }
+            }
+        }
+        return total == 0 ? 0 : Double(right) / Double(total)
+    }
+
+    /// Accuracy on fresh sequences of another task (for example label mapping at k shots).
+    public func accuracy(on task: SymbolicTask, count: Int = 256, seed: UInt64 = 99) -> Double {
+        var rng = RandomGenerator(seed: seed, stream: RandomGenerator.streamID("symbolic-probe"))
+        return accuracy((0..<count).map { _ in task.sample(plan.vocabulary, rng: &rng) })
+    }
+}
