@@ -9,11 +9,16 @@ struct SweepCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "sweep",
         summary: "train a grid of model sizes × token (or FLOP) budgets; resumable; writes sweep.csv and curves.csv",
-        usage: "[--quick] [--params 100K,300K,1M,3M] [--tokens 1M,3M,10M | --flops 1e13,3e13] [--seeds 1] [--grid FILE.json] --out runs/NAME",
+        usage: "[--quick] [--params 100K,300K,1M,3M] [--tokens 1M,3M,10M | --flops 1e13,3e13] [--seeds 1] [--grid FILE.json] [--plan] --out runs/NAME\n       --cell I | --worker [--lease 300] | --collect  --out runs/NAME",
         discussion: """
         Each cell trains with warmup + cosine to its own budget (as Chinchilla requires). Sizes count
         non-embedding parameters; the default vocabulary is the 2048-token one so that small models are not
         mostly embedding.
+        Many machines: --plan writes the grid (sweep.json) and exits; then any number of `--cell I` jobs (one
+        per Slurm array task or Kubernetes index) and `--worker` processes share the folder, each cell run
+        under a claim whose lease its worker renews (a lapsed claim is taken over and the cell resumes from its
+        checkpoint); --collect merges finished cells into sweep.csv / curves.csv and lists the rest.
+        See docs/scale-out.md.
         """)
 
     @Option("--params", "LIST", help: "non-embedding parameter counts", .positive, defaultDescription: "100K,300K,1M,3M") var params: List<Count>?
@@ -28,10 +33,18 @@ struct SweepCommand: ParsableCommand {
     @Option("--context", "T", help: "sequence length", .positive, defaultDescription: "128") var context: Int?
     @Option("--lr", "LR", help: "peak learning rate", .positive, defaultDescription: "2e-3") var lr: Float?
     @Option("--out", "DIR", help: "sweep folder (re-running it resumes)") var out: String?
+    @Flag("--plan", help: "write the grid (sweep.json) into --out and exit") var plan: Bool
+    @Option("--cell", "I", help: "run cell I of the planned sweep (0-based, smallest compute first; e.g. $SLURM_ARRAY_TASK_ID)", .nonNegative) var cell: Int?
+    @Flag("--worker", help: "claim and run cells of the planned sweep until none is left") var worker: Bool
+    @Flag("--collect", help: "merge the finished cells into sweep.csv / curves.csv; list running, failed and missing ones") var collect: Bool
+    @Option("--lease", "SECONDS", help: "claim lease, renewed every third of it while a cell runs", .positive) var lease: Double = 300
     let runtime = RuntimeOptions()
 
     func run() throws {
         guard let out else { throw CLIError("tllm sweep: --out runs/NAME is required") }
+        let modes = [plan, cell != nil, worker, collect].filter { $0 }.count
+        if modes > 1 { throw CLIError("tllm sweep: give one of --plan, --cell, --worker and --collect") }
+        if cell != nil || worker || collect { return try runPlanned(URL(fileURLWithPath: out)) }
         if tokens != nil && flops != nil { throw CLIError("tllm sweep: give --tokens or --flops, not both") }
         var g: SweepGrid = try grid.map { try SweepGrid.read(URL(fileURLWithPath: $0)) } ?? (quick ? .quick : .standard)
         if let params { g.parameters = params.values.map(\.value) }
@@ -47,10 +60,46 @@ struct SweepCommand: ParsableCommand {
         let budgets = g.tokens.map { $0.map { formatCount($0) }.joined(separator: ", ") + " tokens" }
             ?? (g.flops ?? []).map { String(format: "%.0e", $0) }.joined(separator: ", ") + " FLOPs"
         Log.info("sweep: \(cells.count) cells (\(sizes) non-embedding parameters × \(budgets) × \(g.seeds) seed(s)) → \(out)")
+        if plan {
+            try SweepRunner(grid: g, root: URL(fileURLWithPath: out)).writePlan()
+            Log.info("planned: \(out)/sweep.json; run cells with --cell 0…\(cells.count - 1) or --worker, then --collect")
+            return
+        }
         let complete = try SweepRunner(grid: g, root: URL(fileURLWithPath: out)).run()
         Log.info(complete ? "sweep complete: \(out)/sweep.csv, \(out)/curves.csv (fit with: tllm fit \(out)/sweep.csv)"
                           : "sweep interrupted: tables are consistent; re-run the same command to continue")
         if !complete { throw ExitRequest(code: 130) }
+    }
+}
+
+extension SweepCommand {
+    /// `--cell`, `--worker`, `--collect` on a planned sweep.
+    func runPlanned(_ root: URL) throws {
+        if $params.isSet || $tokens.isSet || $flops.isSet || $seeds.isSet || $grid.isSet || quick {
+            throw CLIError("tllm sweep: the grid comes from \(root.path)/sweep.json with --cell/--worker/--collect; give grid options with --plan")
+        }
+        let runner = try SweepRunner.planned(root)
+        if collect {
+            let c = try runner.collect()
+            print("\(c.finished.count) finished, \(c.running.count) running, \(c.failed.count) failed, \(c.missing.count) not started or abandoned → \(root.path)/sweep.csv")
+            for r in c.running { print("running: \(r)") }
+            for (id, why) in c.failed { print("failed: \(id): \(why)") }
+            for m in c.missing { print("missing: \(m)") }
+            return
+        }
+        if let cell {
+            switch try runner.runCell(index: cell, lease: lease) {
+            case .finished: Log.info("sweep: cell \(cell) finished")
+            case .alreadyFinished: Log.info("sweep: cell \(cell) was already finished")
+            case .busy(let who): Log.info("sweep: cell \(cell) is being run by \(who) under a live lease; nothing to do")
+            case .failed(let why): throw CLIError("tllm sweep: cell \(cell) failed: \(why)")
+            case .interrupted: throw ExitRequest(code: 130)
+            }
+            return
+        }
+        let done = try runner.work(lease: lease, log: { Log.info("sweep worker: \($0)") })
+        Log.info("sweep worker: no cell left; this worker finished \(done.count): \(done.joined(separator: ", "))")
+        if Interrupt.requested { throw ExitRequest(code: 130) }
     }
 }
 

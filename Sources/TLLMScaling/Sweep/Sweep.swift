@@ -34,6 +34,22 @@ public struct SweepGrid: Codable, Equatable {
         self.parameters = parameters; self.tokens = tokens; self.flops = flops
     }
 
+    /// Every field but `parameters` may be left out (the defaults above).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        parameters = try c.decode([Int].self, forKey: .parameters)
+        tokens = try c.decodeIfPresent([Int].self, forKey: .tokens)
+        flops = try c.decodeIfPresent([Double].self, forKey: .flops)
+        seeds = try c.decodeIfPresent(Int.self, forKey: .seeds) ?? seeds
+        objective = try c.decodeIfPresent(String.self, forKey: .objective) ?? objective
+        vocabulary = try c.decodeIfPresent(String.self, forKey: .vocabulary) ?? vocabulary
+        corpus = try c.decodeIfPresent(String.self, forKey: .corpus) ?? corpus
+        context = try c.decodeIfPresent(Int.self, forKey: .context) ?? context
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? batch
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
+        evalTokens = try c.decodeIfPresent(Int.self, forKey: .evalTokens) ?? evalTokens
+    }
+
     /// `--quick`: about 10 minutes on 2 cores.
     public static let quick = SweepGrid(parameters: [100_000, 300_000, 1_000_000], tokens: [300_000, 1_000_000, 3_000_000])
     /// The default: about an hour on 2 cores.
@@ -179,15 +195,27 @@ public final class SweepRunner {
         try AtomicFile.write(csv(["run_id", "non_embedding_params", "tokens", "flops", "val_loss"], curves), to: root.appendingPathComponent("curves.csv"))
     }
 
-    /// Runs every unfinished cell. Returns false if interrupted (Ctrl-C).
-    @discardableResult
-    public func run() throws -> Bool {
-        let fm = FileManager.default
-        try fm.createDirectory(at: root, withIntermediateDirectories: true)
-        let gridURL = root.appendingPathComponent("sweep.json")
+    /// Writes the grid as `sweep.json` (what `--cell`, `--worker` and `--collect` read).
+    public func writePlan() throws {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(grid), to: gridURL)
+        try AtomicFile.write(try enc.encode(grid), to: root.appendingPathComponent("sweep.json"))
+    }
+
+    /// The runner of the sweep planned in `root` (its `sweep.json`).
+    public static func planned(_ root: URL) throws -> SweepRunner {
+        let url = root.appendingPathComponent("sweep.json")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TLLMError("no sweep.json: plan the sweep first with tllm sweep --plan … --out \(root.path)", file: root.path)
+        }
+        return SweepRunner(grid: try SweepGrid.read(url), root: root)
+    }
+
+    /// Runs every unfinished cell in this process. Returns false if interrupted (Ctrl-C).
+    @discardableResult
+    public func run() throws -> Bool {
+        try writePlan()
         let cells = try grid.cells()
         func cost(_ c: SweepGrid.Cell) -> Double { Double(c.parameters + 150_000) * Double(c.tokens) }
         let totalCost = cells.map(cost).reduce(0, +)
@@ -197,24 +225,31 @@ public final class SweepRunner {
         try writeTables(cells)
         for (k, c) in cells.enumerated() {
             if finishedRow(c) != nil { continue }
-            var r = request(c)
-            let dir = cellDirectory(c)
-            if fm.fileExists(atPath: Checkpoint.directory(dir).path) || fm.fileExists(atPath: dir.appendingPathComponent("checkpoint.old").path) {
-                r.resume = dir
-            } else if fm.fileExists(atPath: dir.path) {
-                try fm.removeItem(at: dir)  // started but never checkpointed: start over
-            }
             let elapsed = Clock.now() - start
             let eta = spentCost > 0 ? elapsed / spentCost * (totalCost - doneCost) : .nan
-            progress.message("sweep: cell \(k + 1)/\(cells.count) \(c.id)\(r.resume != nil ? " (resuming)" : "") — ETA for the sweep \(formatDuration(eta))")
-            let plan = try LanguageModelTraining.plan(r, log: { _ in })
-            let summary = try LanguageModelTraining.execute(plan, progress: progress)
+            progress.message("sweep: cell \(k + 1)/\(cells.count) \(c.id) — ETA for the sweep \(formatDuration(eta))")
+            let summary = try train(c)
             try writeTables(cells)
             if summary.interrupted { return false }
             doneCost += cost(c)
             spentCost += cost(c)
         }
         return true
+    }
+
+    /// Trains one cell: resumes from its checkpoint when it has one, else starts it afresh.
+    func train(_ c: SweepGrid.Cell, stop: (@Sendable () -> Bool)? = nil) throws -> Trainer.Summary {
+        let fm = FileManager.default
+        var r = request(c)
+        let dir = cellDirectory(c)
+        if fm.fileExists(atPath: Checkpoint.directory(dir).path) || fm.fileExists(atPath: dir.appendingPathComponent("checkpoint.old").path) {
+            r.resume = dir
+        } else if fm.fileExists(atPath: dir.path) {
+            try fm.removeItem(at: dir)  // started but never checkpointed: start over
+        }
+        if r.resume != nil { progress.message("sweep: \(c.id): resuming from its checkpoint") }
+        let plan = try LanguageModelTraining.plan(r, log: { _ in })
+        return try LanguageModelTraining.execute(plan, progress: progress)
     }
 }
 

@@ -93,12 +93,12 @@ public final class SymbolicTrainer {
             probeLate = scored
             earlyBaseline = log(Double(plan.vocabulary.values))
         case .labelShots:
+            // Label training scores repeated items only, so first lines are untrained too: the
+            // early loss is the context-free guess, ln(labels).
             probePositions = scored
-            probeEarly = probeSet.map { s in                                            // an item's first line
-                (1..<(s.tokens.count - 1)).filter { i in i % 2 == 1 && !s.tokens[1..<i].contains(s.tokens[i]) }
-            }
+            probeEarly = probeSet.map { _ in [] }
             probeLate = scored
-            earlyBaseline = nil
+            earlyBaseline = log(Double(plan.vocabulary.labels))
         case .induction(let n, let period):
             let p = period ?? (n - 1) / 2
             probePositions = nil

@@ -35,6 +35,14 @@ public final class RunLock {
 
     init(url: URL) { self.url = url }
 
+    /// Removes `run`'s lock if `pid` on `host` holds it — for a scheduler that knows the holder
+    /// is gone (a sweep cell whose lease lapsed), where the PID check of `acquire` cannot see it.
+    public static func breakLock(_ run: URL, heldBy host: String, pid: Int32) {
+        let url = run.appendingPathComponent(".tllm.lock")
+        let holder = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: " ").map(String.init) ?? []
+        if holder.count >= 2, holder[0] == "\(pid)", holder[1] == host { try? FileManager.default.removeItem(at: url) }
+    }
+
     public func release() {
         guard held else { return }
         held = false

@@ -1,0 +1,122 @@
+import Foundation
+import TLLMCore
+
+/// A worker's claim on one sweep cell, safe on a folder shared between machines (NFS, Lustre,
+/// a bind mount): no process-local lock, only atomic file creation and rename.
+///
+/// Claims are generation-numbered files `DIR/claims/<cell>.<g>`. A worker owns the cell while the
+/// highest generation is its file and the lease in it has not expired:
+///
+///     claims/N100K-D1M-s1.1   "host pid lease-expiry(unix s)"   ← renewed every lease/3 by its owner
+///
+/// To take a cell a worker creates generation g + 1 with `O_CREAT | O_EXCL` (exactly one of any
+/// number of racing workers succeeds), either because no claim exists (g = 0) or because the
+/// lease of generation g expired. Renewal rewrites only the owner's own generation (temporary file +
+/// rename). An owner that finds a higher generation has lost the cell and stops.
+public final class CellClaim: @unchecked Sendable {
+    public let cell: String
+    public let generation: Int
+    let folder: URL
+    let lease: Double
+    private let lock = NSLock()
+    private var timer: DispatchSourceTimer?
+    private var lostFlag = false
+    /// Called (on a background queue) when another worker took the cell over.
+    public var onLost: (@Sendable () -> Void)?
+
+    /// Who holds a claim, as written in its file.
+    public struct Holder: Equatable, CustomStringConvertible {
+        public var host: String
+        public var pid: Int32
+        public var expires: Double
+        public var description: String { "process \(pid) on \(host)" }
+    }
+
+    init(cell: String, generation: Int, folder: URL, lease: Double) {
+        self.cell = cell; self.generation = generation; self.folder = folder; self.lease = lease
+    }
+
+    static func file(_ folder: URL, _ cell: String, _ g: Int) -> URL { folder.appendingPathComponent("\(cell).\(g)") }
+
+    /// The highest generation of `cell`'s claims (0: never claimed).
+    static func latest(_ folder: URL, cell: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.compactMap { n -> Int? in
+            guard n.hasPrefix(cell + "."), let g = Int(n.dropFirst(cell.count + 1)) else { return nil }
+            return g
+        }.max() ?? 0
+    }
+
+    static func read(_ url: URL) -> Holder? {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        guard f.count >= 3, let pid = Int32(f[1]), let exp = Double(f[2]) else { return nil }
+        return Holder(host: f[0], pid: pid, expires: exp)
+    }
+
+    static func content(lease: Double) -> String {
+        "\(ProcessInfo.processInfo.hostName) \(getpid()) \(String(format: "%.3f", Date().timeIntervalSince1970 + lease))\n"
+    }
+
+    /// Claims `cell` in `folder` for `lease` seconds (renewed in the background until `release`),
+    /// or returns nil with the current holder when a live claim exists. An expired claim is taken
+    /// over (`tookOver` tells whom from).
+    public static func acquire(cell: String, in folder: URL, lease: Double) throws -> (claim: CellClaim?, holder: Holder?, tookOver: Holder?) {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let g = latest(folder, cell: cell)
+        var previous: Holder?
+        if g > 0 {
+            // A claim file being created is empty for an instant: treat unreadable as live.
+            guard let h = read(file(folder, cell, g)) else { return (nil, nil, nil) }
+            if h.expires > Date().timeIntervalSince1970 { return (nil, h, nil) }
+            previous = h
+        }
+        let url = file(folder, cell, g + 1)
+        let fd = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
+        if fd < 0 {
+            if errno == EEXIST { return (nil, read(url), nil) }                 // another worker won the race
+            throw TLLMError("cannot create a claim (\(String(cString: strerror(errno))))", file: url.path)
+        }
+        let text = content(lease: lease)
+        let ok = text.withCString { write(fd, $0, strlen($0)) } == text.utf8.count
+        close(fd)
+        guard ok else { throw TLLMError("cannot write the claim", file: url.path) }
+        let c = CellClaim(cell: cell, generation: g + 1, folder: folder, lease: lease)
+        c.startRenewing()
+        return (c, nil, previous)
+    }
+
+    /// Whether a higher generation appeared (the lease lapsed and another worker took the cell).
+    public var lost: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return lostFlag
+    }
+
+    func startRenewing() {
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global())
+        t.schedule(deadline: .now() + lease / 3, repeating: lease / 3)
+        t.setEventHandler { [weak self] in self?.renew() }
+        timer = t
+        t.resume()
+    }
+
+    /// Extends the lease, unless the cell was lost.
+    func renew() {
+        if CellClaim.latest(folder, cell: cell) > generation {
+            lock.lock(); lostFlag = true; lock.unlock()
+            timer?.cancel()
+            onLost?()
+            return
+        }
+        try? AtomicFile.write(CellClaim.content(lease: lease), to: CellClaim.file(folder, cell, generation))
+    }
+
+    /// Stops renewing and removes every generation of the claim (the cell is finished or failed).
+    public func release(keepFile: Bool = false) {
+        timer?.cancel(); timer = nil
+        guard !keepFile, !lost else { return }
+        for g in 1...generation { try? FileManager.default.removeItem(at: CellClaim.file(folder, cell, g)) }
+    }
+
+    deinit { timer?.cancel() }
+}
