@@ -36,7 +36,7 @@ public struct Heatmap {
         }
         for (j, l) in columnLabels.enumerated() {
             let x = left + cell * (Double(j) + 0.7), y = top - 4
-            s += "<text x=\(f(x)) y=\(f(y)) transform=\"rotate(-90 \(f(x)) \(f(y)))\">\(escape(l))</text>\n"
+            s += "<text x=\(f(x)) y=\(f(y)) transform=\"rotate(-90 \(String(format: "%.1f %.1f", x, y)))\">\(escape(l))</text>\n"
         }
         s += "<text x=\(f(left)) y=\(f(height - 14))>rows: query position, columns: key position; darker = more attention (0 to 1)</text>\n"
         return s + "</svg>\n"

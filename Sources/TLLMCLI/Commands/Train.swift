@@ -40,6 +40,7 @@ public struct TrainCommand: ParsableCommand {
     @Option("--activation", "A", help: "MLP non-linearity") var activation = MLP.Activation.gelu
     @Option("--positions", "P", help: "position encoding") var positions = ModelConfig.Positions.learned
     @Flag("--attention-only", help: "blocks without MLPs (attention-only transformers)") var attentionOnly: Bool
+    @Flag("--head-scores", help: "at every evaluation, record the best head's prefix matching and the ICL score on repeated random runs (metrics.csv)") var headScores: Bool
     @Option("--dropout", "P", help: "dropout probability", .fraction) var dropout: Float = 0
     @Option("--objective", "O", help: "clm (GPT, next token) or mlm (BERT-style encoder, masked tokens)") var objective = ObjectiveChoice.clm
     @Flag("--nsp", help: "with --objective mlm: add next-sentence prediction on [CLS]") var nsp: Bool
@@ -70,6 +71,7 @@ public struct TrainCommand: ParsableCommand {
 
     public func run() throws {
         if nsp && objective != .mlm { throw CLIError("tllm train: --nsp needs --objective mlm") }
+        if headScores && objective == .mlm { throw CLIError("tllm train: --head-scores measures induction heads of a causal model; it needs --objective clm") }
         if $steps.isSet && $tokens.isSet { throw CLIError("tllm train: give --steps or --tokens, not both") }
         if resume != nil && out != nil { throw CLIError("tllm train: --resume continues the run in its own folder; --out does not apply") }
         let progress = ProgressDisplay()
@@ -105,6 +107,7 @@ public struct TrainCommand: ParsableCommand {
         o.checkpointEvery = checkpointEvery; o.logEvery = logEvery; o.samples = samples
         o.samplePrompt = prompt.replacingOccurrences(of: "\\n", with: "\n")
         o.validationFraction = valFraction
+        o.headScores = headScores
         r.options = o
         return r
     }

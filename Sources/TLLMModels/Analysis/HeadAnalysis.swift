@@ -52,15 +52,24 @@ public enum HeadAnalysis {
     /// `E·W_Vᵀ·W_Oᵀ·Uᵀ` (`V × V`) equal the non-zero ones of the `hd × hd` matrix `W_V·Eᵀ·U·W_O`.
     /// Norms are left out, as in the paper.
     public static func copyingScore(_ model: GPTModel, layer l: Int, head h: Int) -> Double {
+        copyingScore(model, layer: l, head: h, embeddingProduct: embeddingProduct(model))
+    }
+
+    /// `Eᵀ·U` (`[d, d]`), shared by every head's copying score.
+    static func embeddingProduct(_ model: GPTModel) -> [Float] {
+        let d = model.config.dModel
+        let E = model.tokenEmbedding.weight, U = model.outputWeight                               // [V, d] each
+        var EU = [Float](repeating: 0, count: d * d)                                             // Eᵀ·U  [d, d]
+        EU.withUnsafeMutableBufferPointer { c in
+            GEMM.sgemm(transA: true, transB: false, m: d, n: d, k: E.shape[0], a: E.data, lda: d, b: U.data, ldb: d, c: c.baseAddress!, ldc: d)
+        }
+        return EU
+    }
+
+    static func copyingScore(_ model: GPTModel, layer l: Int, head h: Int, embeddingProduct EU: [Float]) -> Double {
         let attn = model.blocks[l].attn
         let d = model.config.dModel, hd = attn.headDim, H = attn.heads, KV = attn.kvHeads
         let kh = h / (H / KV)
-        let E = model.tokenEmbedding.weight, U = model.outputWeight                               // [V, d] each
-        let V = E.shape[0]
-        var EU = [Float](repeating: 0, count: d * d)                                             // Eᵀ·U  [d, d]
-        EU.withUnsafeMutableBufferPointer { c in
-            GEMM.sgemm(transA: true, transB: false, m: d, n: d, k: V, a: E.data, lda: d, b: U.data, ldb: d, c: c.baseAddress!, ldc: d)
-        }
         let wq = attn.qkv.weight.data, wo = attn.proj.weight.data                                // [(H+2KV)·hd, d], [d, H·hd]
         let vRows = (H + KV + kh) * hd
         var M = [Float](repeating: 0, count: hd * hd)                                           // W_V·(EᵀU)·W_O
@@ -85,8 +94,9 @@ public enum HeadAnalysis {
                 for (h, v) in prefixMatching(p, heads: H, tokens: s, positions: positions?[k]).enumerated() { sums[l][h] += v / Double(sequences.count) }
             }
         }
+        let EU = embeddingProduct(model)
         return (0..<model.blockCount).flatMap { l in
-            (0..<H).map { h in Scores(layer: l, head: h, prefixMatching: sums[l][h], copying: copyingScore(model, layer: l, head: h)) }
+            (0..<H).map { h in Scores(layer: l, head: h, prefixMatching: sums[l][h], copying: copyingScore(model, layer: l, head: h, embeddingProduct: EU)) }
         }
     }
 

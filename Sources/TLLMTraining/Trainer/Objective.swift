@@ -42,6 +42,9 @@ public final class CausalLMObjective: TrainingObjective {
     let evalBatches: [(inputs: [Int32], targets: [Int32])]
     let tokenBytes: [Int32]
     let parallel: DataParallelGPT?
+    /// Repeated random runs for the head scores (`TrainingOptions.headScores`), and their period.
+    let headProbes: [[Int32]]?
+    let headPeriod: Int
 
     public init(model: GPTModel, tokenizer: Tokenizer, data: TokenizedCorpus, options: TrainingOptions) throws {
         gpt = model
@@ -54,12 +57,16 @@ public final class CausalLMObjective: TrainingObjective {
         }
         evalBatches = CLMBatcher.evaluationBatches(data.validation, batch: options.batch, length: options.context, maxTokens: options.evalTokens)
         tokenBytes = data.tokenBytes
+        headPeriod = min(25, options.context / 2)
+        headProbes = options.headScores
+            ? HeadAnalysis.repeatedRandomSequences(tokens: 0..<model.config.vocabSize, period: headPeriod, count: 8, seed: options.seed)
+            : nil
     }
 
     public var model: Module { gpt }
     public var modelConfig: ModelConfig { gpt.config }
     public var objective: Objective { .nextToken }
-    public var reportedMetrics: [TrainingMetric] { [] }
+    public var reportedMetrics: [TrainingMetric] { headProbes == nil ? [] : [.prefixMatching, .inContextScore] }
 
     public func trainingLoss(data: inout RandomGenerator, context: ForwardContext) -> (loss: Tensor, stats: MetricValues) {
         let (x, y) = batcher.next(&data)
@@ -90,7 +97,13 @@ public final class CausalLMObjective: TrainingObjective {
             }
         }
         let loss = nats / Double(max(1, tokens))
-        return MetricValues([.loss: loss, .bitsPerByte: nats / Foundation.log(2) / Double(max(1, bytes)), .perplexity: Foundation.exp(loss)])
+        var values: [TrainingMetric: Double] = [.loss: loss, .bitsPerByte: nats / Foundation.log(2) / Double(max(1, bytes)), .perplexity: Foundation.exp(loss)]
+        if let headProbes {
+            let r = HeadAnalysis.report(gpt, sequences: headProbes, period: headPeriod)
+            values[.prefixMatching] = r.heads.map(\.prefixMatching).max()
+            values[.inContextScore] = r.iclScore
+        }
+        return MetricValues(values)
     }
 
     public func samples(count: Int, tokens: Int, prompt: String, seed: UInt64) -> [String] {

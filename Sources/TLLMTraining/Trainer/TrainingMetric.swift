@@ -43,6 +43,10 @@ public enum TrainingMetric: String, CaseIterable, Codable, Sendable {
     case nspAccuracy = "nsp_accuracy"
     /// NSP cross-entropy (nats).
     case nspLoss = "nsp_loss"
+    /// The best attention head's prefix-matching score on repeated random runs (1: an induction head).
+    case prefixMatching = "prefix_matching"
+    /// Mean loss on the repeat of a random run minus on its first occurrence (nats; negative: context helps).
+    case inContextScore = "icl_score"
 }
 
 /// Values of some ``TrainingMetric``s: a metric that was not computed is absent, never 0 or NaN.

@@ -37,6 +37,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// The corpus the run trains on (a bundled name or an absolute path), so that `--resume`
     /// continues on the same data; `nil` in runs written before it was recorded (= Shakespeare).
     public var corpus: String?
+    /// Record, at every evaluation, the best head's prefix-matching score and the ICL score on
+    /// repeated random token runs (`HeadAnalysis`), as `val_prefix_matching` and `val_icl_score`.
+    public var headScores = false
 
     enum CodingKeys: String, CodingKey {
         case objective, batch, gradientAccumulation = "gradient_accumulation", context
@@ -45,7 +48,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         case gradientClip = "gradient_clip", seed, evalEvery = "eval_every", evalTokens = "eval_tokens"
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", samples, sampleTokens = "sample_tokens"
         case samplePrompt = "sample_prompt", validationFraction = "validation_fraction", dataParallel = "data_parallel"
-        case corpus, nsp
+        case corpus, nsp, headScores = "head_scores"
     }
 
     public init() {}
@@ -70,6 +73,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         samplePrompt = try v(.samplePrompt, d.samplePrompt); validationFraction = try v(.validationFraction, d.validationFraction)
         dataParallel = try v(.dataParallel, d.dataParallel)
         corpus = try c.decodeIfPresent(String.self, forKey: .corpus)
+        headScores = try v(.headScores, d.headScores)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -86,6 +90,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         try c.encode(samples, forKey: .samples); try c.encode(sampleTokens, forKey: .sampleTokens)
         try c.encode(samplePrompt, forKey: .samplePrompt); try c.encode(validationFraction, forKey: .validationFraction)
         try c.encode(dataParallel, forKey: .dataParallel); try c.encodeIfPresent(corpus, forKey: .corpus)
+        if headScores { try c.encode(true, forKey: .headScores) }
     }
 
     /// Tokens consumed per optimizer step.
