@@ -1,0 +1,161 @@
+import Foundation
+
+// MARK: - Batch normalization over axis 1 ([N, C] or [N, C, H, W])
+
+extension Tensor {
+    /// Batch normalization of channel axis 1: `(x − μ_c)/√(σ²_c + eps) · γ_c + β_c`.
+    ///
+    /// Training: μ, σ² are the batch statistics over N and the spatial positions (biased
+    /// variance), and the running statistics move toward them, PyTorch's way:
+    /// `r ← (1 − m)·r + m·batch` with the unbiased variance. Evaluation: the running statistics,
+    /// which are constants for the gradient. Backward (training), per channel over its M values:
+    /// `dx = rstd/M · (M·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))` with `dx̂ = dy·γ`.
+    public func batchNorm(gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
+                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+        let x = self
+        check(rank == 2 || rank == 4, "batchNorm: input \(shape) must be [N, C] or [N, C, H, W]")
+        let N = shape[0], C = shape[1], S = rank == 4 ? shape[2] * shape[3] : 1, M = N * S
+        check(gamma.count == C && beta.count == C && runningMean.count == C && runningVar.count == C, "batchNorm: parameters for \(C) channels")
+        check(!training || M > 1, "batchNorm: training needs more than one value per channel (got \(M))")
+        let stats = Storage(count: 2 * C)                                           // [C] mean, [C] rstd
+        let mean = stats.pointer, rstd = stats.pointer + C
+        let xp = x.data
+        Parallel.forRanges(C) { r in
+            for c in r {
+                if training {
+                    var s = 0.0
+                    for n in 0..<N { let p = xp + (n * C + c) * S; for i in 0..<S { s += Double(p[i]) } }
+                    let m = s / Double(M)
+                    var v = 0.0
+                    for n in 0..<N { let p = xp + (n * C + c) * S; for i in 0..<S { let d = Double(p[i]) - m; v += d * d } }
+                    mean[c] = Float(m); rstd[c] = Float(1 / (v / Double(M) + Double(eps)).squareRoot())
+                    runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * Float(m)
+                    runningVar.data[c] = (1 - momentum) * runningVar.data[c] + momentum * Float(v / Double(M - 1))
+                } else {
+                    mean[c] = runningMean.data[c]; rstd[c] = 1 / (runningVar.data[c] + eps).squareRoot()
+                }
+            }
+        }
+        let out = Tensor(uninitialized: shape)
+        let yp = out.data, gp = gamma.data, bp = beta.data
+        Parallel.forRanges(N * C) { r in
+            for nc in r {
+                let c = nc % C, p = xp + nc * S, o = yp + nc * S
+                let a = rstd[c] * gp[c], b = bp[c] - mean[c] * a
+                for i in 0..<S { o[i] = p[i] * a + b }
+            }
+        }
+        if Autograd.needsGrad(x, gamma, beta) {
+            Autograd.record(out, inputs: [x, gamma, beta]) { out in
+                withExtendedLifetime(stats) {}                                      // mean and rstd live with the tape
+                let dy = out.gradStorage!.pointer
+                // Per channel: Σdy and Σdy·x̂.
+                let sums = Storage(count: 2 * C)
+                let sdy = sums.pointer, sdyx = sums.pointer + C
+                Parallel.forRanges(C) { r in
+                    for c in r {
+                        var a: Float = 0, b: Float = 0
+                        for n in 0..<N {
+                            let p = xp + (n * C + c) * S, g = dy + (n * C + c) * S
+                            for i in 0..<S { a += g[i]; b += g[i] * (p[i] - mean[c]) * rstd[c] }
+                        }
+                        sdy[c] = a; sdyx[c] = b
+                    }
+                }
+                if gamma.requiresGrad { gamma.withGradBuffer { d, acc in for c in 0..<C { put(d, c, sdyx[c], acc) } } }
+                if beta.requiresGrad { beta.withGradBuffer { d, acc in for c in 0..<C { put(d, c, sdy[c], acc) } } }
+                if x.requiresGrad {
+                    x.withGradBuffer { dx, acc in
+                        Parallel.forRanges(N * C) { r in
+                            for nc in r {
+                                let c = nc % C, p = xp + nc * S, g = dy + nc * S, d = dx + nc * S
+                                let s = rstd[c], gm = gp[c]
+                                if training {
+                                    let k1 = sdy[c] * gm / Float(M), k2 = sdyx[c] * gm / Float(M)
+                                    for i in 0..<S { put(d, i, s * (g[i] * gm - k1 - (p[i] - mean[c]) * s * k2), acc) }
+                                } else {
+                                    for i in 0..<S { put(d, i, g[i] * gm * s, acc) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+// MARK: - logsumexp and max along the last axis; softplus
+
+extension Tensor {
+    /// `log Σ_j exp(x_ij)` over the last axis: `[…, C]` → `[…]` (max-shifted); gradient softmax.
+    public func logSumExp() -> Tensor {
+        let x = self
+        let C = lastDim, R = rows
+        let out = Tensor(uninitialized: Array(shape.dropLast()))
+        let xp = x.data, yp = out.data
+        Parallel.forRanges(R, grain: max(1, 4096 / max(1, C))) { r in
+            for i in r {
+                let row = xp + i * C
+                let m = VectorMath.max(row, C)
+                var s: Float = 0
+                for j in 0..<C { s += Foundation.exp(row[j] - m) }
+                yp[i] = m + Foundation.log(s)
+            }
+        }
+        if Autograd.needsGrad(x) {
+            Autograd.record(out, inputs: [x]) { out in
+                let dy = out.gradStorage!.pointer
+                x.withGradBuffer { dx, acc in
+                    Parallel.forRanges(R, grain: max(1, 4096 / max(1, C))) { r in
+                        for i in r {
+                            let row = xp + i * C
+                            for j in 0..<C { put(dx, i * C + j, dy[i] * Foundation.exp(row[j] - yp[i]), acc) }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The maximum over the last axis: `[…, C]` → `[…]`; the gradient goes to the (first) maximum.
+    public func rowMax() -> Tensor {
+        let x = self
+        let C = lastDim, R = rows
+        let out = Tensor(uninitialized: Array(shape.dropLast()))
+        var at = [Int](repeating: 0, count: R)
+        let xp = x.data
+        for i in 0..<R {
+            var b = 0
+            for j in 1..<C where xp[i * C + j] > xp[i * C + b] { b = j }
+            at[i] = b; out.data[i] = xp[i * C + b]
+        }
+        if Autograd.needsGrad(x) {
+            Autograd.record(out, inputs: [x]) { out in
+                let dy = out.gradStorage!.pointer
+                x.withGradBuffer { dx, acc in
+                    if !acc { dx.initialize(repeating: 0, count: R * C) }
+                    for i in 0..<R { dx[i * C + at[i]] += dy[i] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `log(1 + eˣ)`, computed stably; gradient `σ(x)`.
+    public func softplus() -> Tensor {
+        let x = self
+        let out = Tensor(uninitialized: shape)
+        let xp = x.data, yp = out.data, n = count
+        for i in 0..<n { let v = xp[i]; yp[i] = Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v))) }
+        if Autograd.needsGrad(x) {
+            Autograd.record(out, inputs: [x]) { out in
+                let dy = out.gradStorage!.pointer
+                x.withGradBuffer { dx, acc in for i in 0..<n { put(dx, i, dy[i] / (1 + Foundation.exp(-xp[i])), acc) } }
+            }
+        }
+        return out
+    }
+}

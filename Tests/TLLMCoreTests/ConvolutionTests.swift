@@ -1,0 +1,121 @@
+import XCTest
+import TLLMCore
+import TLLMTestSupport
+
+/// conv2d, pooling and batch norm against naive loops, and every new op's gradient by finite
+/// differences.
+final class ConvolutionTests: XCTestCase {
+    override class func setUp() { BLASRuntime.prepare() }
+
+    /// The definition, one multiply-add at a time.
+    func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor, stride s: Int, padding p: Int) -> [Double] {
+        let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), O = w.shape[0], k = w.shape[2]
+        let OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1
+        var out = [Double](repeating: 0, count: N * O * OH * OW)
+        for n in 0..<N { for o in 0..<O { for oy in 0..<OH { for ox in 0..<OW {
+            var acc = Double(b[flat: o])
+            for c in 0..<C { for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s - p + ky, ix = ox * s - p + kx
+                guard iy >= 0, iy < H, ix >= 0, ix < W else { continue }
+                acc += Double(x[flat: ((n * C + c) * H + iy) * W + ix]) * Double(w[flat: ((o * C + c) * k + ky) * k + kx])
+            } } }
+            out[((n * O + o) * OH + oy) * OW + ox] = acc
+        } } } }
+        return out
+    }
+
+    func testConv2dMatchesTheDefinition() {
+        for (s, p, k) in [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, 2), (1, 2, 5)] {
+            let x = GradCheck.random([3, 2, 7, 6], seed: 1), w = GradCheck.random([4, 2, k, k], seed: 2), b = GradCheck.random([4], seed: 3)
+            let y = x.conv2d(w, b, stride: s, padding: p)
+            XCTAssertEqual(y.shape, [3, 4, (7 + 2 * p - k) / s + 1, (6 + 2 * p - k) / s + 1])
+            XCTAssertLessThan(GradCheck.maxDiff(y, naiveConv(x, w, b, stride: s, padding: p)), 1e-4, "stride \(s) padding \(p) kernel \(k)")
+        }
+    }
+
+    func testConv2dGradients() {
+        for (s, p) in [(1, 1), (2, 0)] {
+            let x = GradCheck.random([2, 2, 5, 5], seed: 4), w = GradCheck.random([3, 2, 3, 3], seed: 5), b = GradCheck.random([3], seed: 6)
+            GradCheck.check([x, w, b]) { $0[0].conv2d($0[1], $0[2], stride: s, padding: p) }
+        }
+    }
+
+    func testPoolingMatchesTheDefinitionAndDifferentiates() {
+        let x = GradCheck.random([2, 3, 4, 6], seed: 7)
+        let m = x.maxPool2d(2), a = x.avgPool2d(2), g = x.globalAvgPool()
+        XCTAssertEqual(m.shape, [2, 3, 2, 3]); XCTAssertEqual(g.shape, [2, 3])
+        var maxRef: [Double] = [], avgRef: [Double] = [], globalRef: [Double] = []
+        for plane in 0..<6 {
+            var total = 0.0
+            for i in 0..<24 { total += Double(x[flat: plane * 24 + i]) }
+            globalRef.append(total / 24)
+            for oy in 0..<2 { for ox in 0..<3 {
+                let v = [(0, 0), (0, 1), (1, 0), (1, 1)].map { Double(x[flat: plane * 24 + (2 * oy + $0.0) * 6 + 2 * ox + $0.1]) }
+                maxRef.append(v.max()!); avgRef.append(v.reduce(0, +) / 4)
+            } }
+        }
+        XCTAssertLessThan(GradCheck.maxDiff(m, maxRef), 1e-6)
+        XCTAssertLessThan(GradCheck.maxDiff(a, avgRef), 1e-6)
+        XCTAssertLessThan(GradCheck.maxDiff(g, globalRef), 1e-6)
+        GradCheck.check([x], h: 1e-3) { $0[0].maxPool2d(2) }
+        GradCheck.check([x]) { $0[0].avgPool2d(2, stride: 1) }
+        GradCheck.check([x]) { $0[0].globalAvgPool() }
+    }
+
+    func testBatchNormStatisticsAndGradients() {
+        let x = GradCheck.random([4, 3, 2, 2], seed: 8, scale: 2)
+        let gamma = GradCheck.random([3], seed: 9), beta = GradCheck.random([3], seed: 10)
+        let rm = Tensor(zeros: [3]), rv = Tensor(shape: [3], repeating: 1)
+        let y = x.batchNorm(gamma: gamma, beta: beta, runningMean: rm, runningVar: rv, training: true, momentum: 0.1)
+        for c in 0..<3 {
+            var vals: [Double] = []
+            for n in 0..<4 { for i in 0..<4 { vals.append(Double(x[flat: (n * 3 + c) * 4 + i])) } }
+            let mean = vals.reduce(0, +) / 16
+            let biased = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16
+            for n in 0..<4 { for i in 0..<4 {
+                let want = (vals[n * 4 + i] - mean) / (biased + 1e-5).squareRoot() * Double(gamma[flat: c]) + Double(beta[flat: c])
+                XCTAssertEqual(Double(y[flat: (n * 3 + c) * 4 + i]), want, accuracy: 1e-4)
+            } }
+            XCTAssertEqual(Double(rm[flat: c]), 0.1 * mean, accuracy: 1e-5)
+            XCTAssertEqual(Double(rv[flat: c]), 0.9 + 0.1 * biased * 16 / 15, accuracy: 1e-4, "running variance is unbiased")
+        }
+        // Evaluation uses the running statistics.
+        let e = x.batchNorm(gamma: gamma, beta: beta, runningMean: rm, runningVar: rv, training: false)
+        XCTAssertEqual(Double(e[flat: 0]), Double((x[flat: 0] - rm[flat: 0]) / (rv[flat: 0] + 1e-5).squareRoot() * gamma[flat: 0] + beta[flat: 0]), accuracy: 1e-5)
+        for training in [true, false] {
+            GradCheck.check([x, gamma, beta]) {
+                $0[0].batchNorm(gamma: $0[1], beta: $0[2], runningMean: Tensor(zeros: [3]), runningVar: Tensor(shape: [3], repeating: 1.5), training: training)
+            }
+        }
+        let flat = GradCheck.random([5, 3], seed: 11)
+        GradCheck.check([flat, gamma, beta]) {
+            $0[0].batchNorm(gamma: $0[1], beta: $0[2], runningMean: Tensor(zeros: [3]), runningVar: Tensor(shape: [3], repeating: 1), training: true)
+        }
+    }
+
+    func testLogSumExpRowMaxSoftplus() {
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, -1, 0, 5])
+        let l = x.logSumExp()
+        XCTAssertEqual(Double(l[flat: 0]), log(exp(1.0) + exp(2.0) + exp(3.0)), accuracy: 1e-5)
+        XCTAssertEqual(Double(l[flat: 1]), log(exp(-1.0) + 1 + exp(5.0)), accuracy: 1e-5)
+        XCTAssertEqual(x.rowMax().values, [3, 5])
+        let big = Tensor(shape: [3], values: [-100, 0, 100])
+        for (got, want) in zip(big.softplus().values.map(Double.init), [exp(-100.0), log(2.0), 100]) { XCTAssertEqual(got, want, accuracy: 1e-5) }
+        let r = GradCheck.random([3, 5], seed: 12)
+        GradCheck.check([r]) { $0[0].logSumExp() }
+        GradCheck.check([r], h: 1e-3) { $0[0].rowMax() }
+        GradCheck.check([r]) { $0[0].softplus() }
+    }
+
+    func testLayersSaveTheirBuffersButTrainOnlyParameters() throws {
+        var rng = RandomGenerator(seed: 1)
+        let net = Sequential([Conv2d(1, 4, kernel: 3, padding: 1, rng: &rng), BatchNorm(4), ActivationLayer.relu, Pool2d(.global)])
+        let names = net.namedParameters.map(\.0)
+        XCTAssertTrue(names.contains("layers.1.running_mean") && names.contains("layers.1.running_var"), "\(names)")
+        let x = GradCheck.random([6, 1, 8, 8], seed: 13)
+        let y = net(x, context: .training(rng: nil))
+        XCTAssertEqual(y.shape, [6, 4])
+        y.sum().backward()
+        for (n, t) in net.namedParameters { XCTAssertEqual(t.grad == nil, n.contains("running"), n) }
+    }
+}
