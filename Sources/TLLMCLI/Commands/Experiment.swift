@@ -3,13 +3,13 @@ import TLLMCore
 import TLLMTraining
 
 /// Which comparison `tllm experiment` runs.
-enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary, icl }
+enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary, icl, contrastive }
 
 struct ExperimentCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "experiment",
-        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary | icl)",
-        usage: "transfer|nsp|dictionary|icl [--quick] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
+        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary | icl | contrastive)",
+        usage: "transfer|nsp|dictionary|icl|contrastive [--quick] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
         discussion: "dictionary: self-taught learning and semi-coupled dictionaries on the digits (seeds 1–5 unless --seeds),\nand with --model RUN sparse features of that GPT's residual stream (--layer L).")
 
     @Option("--out", "DIR", help: "where the tables go") var out = "docs/results"
@@ -25,9 +25,10 @@ struct ExperimentCommand: ParsableCommand {
     let runtime = RuntimeOptions()
 
     func run() throws {
-        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp, dictionary or icl") }
+        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp, dictionary, icl or contrastive") }
         if name == .dictionary { return try runDictionary() }
         if name == .icl { return try runICL() }
+        if name == .contrastive { return try runContrastive() }
         var s = TransferExperiments.Settings()
         s.seeds = seeds.values
         s.pretrainTokens = pretrainTokens.value
@@ -52,6 +53,15 @@ struct ExperimentCommand: ParsableCommand {
         try DictionaryExperiments(settings: s).run(output: URL(fileURLWithPath: out), model: model.map { URL(fileURLWithPath: $0) },
                                                    progress: { Log.info("tllm experiment dictionary: \($0)") })
         Log.info(String(format: "wrote %@/dictionary.md and its CSV files (%.1f min)", out, (Clock.now() - t0) / 60))
+    }
+
+    func runContrastive() throws {
+        var s = ContrastiveExperiments.Settings()
+        if $seeds.isSet { s.seeds = seeds.values }
+        if quick { s.epochs = 30; s.supervisedSteps = 150 }
+        let t0 = Clock.now()
+        try ContrastiveExperiments(settings: s).run(output: URL(fileURLWithPath: out), progress: { Log.info("tllm experiment contrastive: \($0)") })
+        Log.info(String(format: "wrote %@/contrastive.md and contrastive.csv (%.1f min)", out, (Clock.now() - t0) / 60))
     }
 
     func runICL() throws {

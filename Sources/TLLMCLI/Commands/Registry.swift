@@ -13,6 +13,8 @@ let allCommands: [ParsableCommand.Type] = [
     QuantizeCommand.self,
     InfoCommand.self,
     ExperimentCommand.self,
+    ContrastiveCommand.self,
+    ContrastiveProbeCommand.self,
     AnalyzeHeadsCommand.self,
     DictLearnCommand.self,
     DictEncodeCommand.self,

@@ -127,7 +127,7 @@ public enum HeadAnalysis {
     public static func inContextScore(losses: [[Double]], early: [[Int]], late: [[Int]]) -> Double {
         func mean(_ sets: [[Int]]) -> Double {
             var total = 0.0, n = 0
-            for (l, set) in zip(losses, sets) { for i in set { total += l[i]; n += 1 } }
+            for (l, set) in zip(losses, sets) { for i in set { check(i < l.count, "inContextScore: position \(i) of \(l.count) losses"); total += l[i]; n += 1 } }
             return n == 0 ? 0 : total / Double(n)
         }
         return mean(late) - mean(early)

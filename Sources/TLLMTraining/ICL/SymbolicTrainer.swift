@@ -81,7 +81,13 @@ public final class SymbolicTrainer {
         var rng = RandomGenerator(seed: plan.seed, stream: RandomGenerator.streamID("symbolic-evaluation"))
         evaluationSet = (0..<256).map { _ in plan.evaluation.sample(plan.vocabulary, rng: &rng) }
         let probeSet = (0..<16).map { _ in plan.probe.sample(plan.vocabulary, rng: &rng) }
-        probes = probeSet.map(\.tokens)
+        // A probe whose last position is scored (label shots end on the query item) gets its
+        // answer appended, so that next-token losses cover it.
+        let context = plan.modelConfig.context
+        probes = probeSet.map { s in
+            if let last = s.targets.last, last != SymbolicSequence.ignored, s.tokens.count < context { return s.tokens + [last] }
+            return s.tokens
+        }
         let scored = probeSet.map(\.queries)
         switch plan.probe {
         case .recall:
