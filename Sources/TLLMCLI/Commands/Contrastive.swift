@@ -41,6 +41,7 @@ struct ContrastiveCommand: ParsableCommand {
     @Option("--noise", "K", help: "nce: noise pairs per image", .positive) var noise = 16
     @Option("--lr", "LR", help: "peak learning rate (AdamW, cosine)", .positive) var lr: Float = 2e-3
     @Option("--seed", "S", help: "initialisation, order and augmentations") var seed: UInt64 = 1
+    @Flag("--no-augmentation", help: "identical views (for timing against a peer; the loss is then trivial)") var noAugmentation: Bool
     @Option("--out", "RUN", help: "a new or empty folder") var out: String?
     let output = OutputOptions()
     let runtime = RuntimeOptions()
@@ -56,6 +57,7 @@ struct ContrastiveCommand: ParsableCommand {
         c.encoder = EncoderConfig(kind: encoder); c.encoder.base = width
         c.epochs = epochs; c.batch = batch; c.temperature = temperature; c.queue = queue; c.momentum = momentum
         c.noiseSamples = noise; c.learningRate = lr; c.seed = seed
+        if noAugmentation { c.augmentation = .none }
         let trainer = ContrastiveTrainer(config: c)
         let progress = ProgressDisplay()
         let records = try trainer.fit(pool) { r in progress.update(String(format: "epoch %d/%d  loss %.4f  %.1fs", r.epoch, c.epochs, r.loss, r.seconds)) }
@@ -64,7 +66,8 @@ struct ContrastiveCommand: ParsableCommand {
         let last = records.last!
         if output.json {
             printJSON(["method": method.rawValue, "encoder": encoder.rawValue, "epochs": epochs, "final_loss": last.loss,
-                       "seconds": last.seconds, "images": pool.shape[0], "out": run.path])
+                       "seconds": last.seconds, "epoch_seconds": records.map(\.seconds).enumerated().map { i, s in s - (i > 0 ? records[i - 1].seconds : 0) },
+                       "images": pool.shape[0], "out": run.path])
         } else {
             print(String(format: "%@ on %d images, %d epochs: loss %.4f → %.4f in %.1f s; saved %@", method.rawValue, pool.shape[0], epochs,
                          records.first!.loss, last.loss, last.seconds, run.path))
