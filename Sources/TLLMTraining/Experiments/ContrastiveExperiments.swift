@@ -12,7 +12,7 @@ public struct ContrastiveExperiments {
     public struct Settings: Codable, Sendable {
         public var seeds: [Int] = [1, 2, 3]
         public var labelsPerClass = [1, 5, 10, 0]
-        public var methods: [ContrastiveMethod] = [.simclr, .moco]
+        public var methods: [ContrastiveMethod] = [.simclr, .moco, .dim]
         public var epochs = 100
         public var supervisedSteps = 300
         public init() {}
@@ -115,6 +115,7 @@ public struct ContrastiveExperiments {
         Data: the 1,797 8×8 digits (÷ 16), a stratified split (seed 0): 30% test, 70% pool. Contrastive encoders train on
         the pool without labels (CNN: 32 → 64 → 64 channels with batch norm, 64 features; projection head 64 → 64 → 32;
         \(settings.epochs) epochs, batch 256, τ = 0.2, AdamW 2e-3 with cosine decay; MoCo: queue 1024, momentum 0.99;
+        DIM: the global code against all 16 positions of the last 4×4 feature map (1×1 projection), JSD estimator;
         two views each: shift ±1 px, rotation ±15°, intensity ×[0.8, 1.2], noise 0.05, 3×3 cutout). Then n labelled
         pool images per class train a linear probe (logistic regression, C = 1, standardized) and a k-NN vote (cosine,
         k = 5) on the frozen features; accuracy on the test images, mean ± std over seeds
