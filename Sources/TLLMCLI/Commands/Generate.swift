@@ -122,7 +122,7 @@ struct EvalPerplexityCommand: ParsableCommand {
         usage: "--model DIR FILE [--json]")
 
     @Option("--model", "DIR", help: "a run folder, model directory or .gguf file") var model: String?
-    @Option("--window", "T", help: "window length", .positive, defaultDescription: "the model's context") var window: Int?
+    @Option("--window", "T", help: "window length", .positive, defaultDescription: "the model's context, at most 2048") var window: Int?
     @Option("--vocab", "V", help: "override the model's tokenizer.json") var vocab: String?
     @Flag("--json", help: "print {tokens, loss, perplexity, bits_per_byte} as JSON") var json: Bool
     @Positionals("FILE") var files: [String]

@@ -26,12 +26,15 @@ public enum Perplexity {
         }
     }
 
-    /// Scores `text` with windows of `window` tokens (default: the model's context), `batch` windows at a time.
+    /// Scores `text` with windows of `window` tokens (default: the model's context, at most 2,048), up to
+    /// `batch` windows at a time — fewer when their logits would pass 256 MB (a 49K-token vocabulary makes
+    /// a window of 8,192 tokens 1.6 GB of logits on its own).
     /// An empty text, or a window below 1, is an error naming `file`: there is nothing to score.
     public static func evaluate(model: any LanguageModel, tokenizer: Tokenizer, text: [UInt8], window: Int? = nil, file: String? = nil,
                                 batch: Int = 8, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         if let window, window < 1 { throw TLLMError("the window must be at least 1 token, got \(window)", file: file) }
-        let T = min(window ?? model.contextLength, model.contextLength)
+        let T = min(window ?? min(model.contextLength, 2048), model.contextLength)
+        let batch = max(1, min(batch, (256 << 20) / max(1, T * model.vocabularySize * 4)))
         let ids = tokenizer.encode(bytes: text)
         guard !ids.isEmpty else { throw TLLMError("the text is empty: there is nothing to score", file: file) }
         let stream = [tokenizer.specialID("<|endoftext|>") ?? ids.first ?? 0] + ids

@@ -66,10 +66,17 @@ public final class CellClaim: @unchecked Sendable {
         let g = latest(folder, cell: cell)
         var previous: Holder?
         if g > 0 {
-            // A claim file being created is empty for an instant: treat unreadable as live.
-            guard let h = read(file(folder, cell, g)) else { return (nil, nil, nil) }
-            if h.expires > Date().timeIntervalSince1970 { return (nil, h, nil) }
-            previous = h
+            // A claim file being created is empty for an instant: unreadable counts as live, unless it
+            // is older than a lease (its writer died between creating and writing it).
+            let url = file(folder, cell, g)
+            if let h = read(url) {
+                if h.expires > Date().timeIntervalSince1970 { return (nil, h, nil) }
+                previous = h
+            } else {
+                let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
+                if Date().timeIntervalSince(modified) < lease { return (nil, nil, nil) }
+                previous = Holder(host: "?", pid: 0, expires: modified.timeIntervalSince1970)
+            }
         }
         let url = file(folder, cell, g + 1)
         let fd = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)

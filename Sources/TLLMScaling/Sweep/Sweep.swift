@@ -238,7 +238,7 @@ public final class SweepRunner {
     }
 
     /// Trains one cell: resumes from its checkpoint when it has one, else starts it afresh.
-    func train(_ c: SweepGrid.Cell, stop: (@Sendable () -> Bool)? = nil) throws -> Trainer.Summary {
+    func train(_ c: SweepGrid.Cell) throws -> Trainer.Summary {
         let fm = FileManager.default
         var r = request(c)
         let dir = cellDirectory(c)
