@@ -15,11 +15,23 @@ final class LegacyCheckpointTests: XCTestCase {
         try SafeTensors.read(Self.root.appendingPathComponent(name).appendingPathComponent("expected.safetensors")).tensors
     }
 
+    /// Bit-identical under the OpenBLAS kernel family that wrote the fixtures; another family (the
+    /// machine kinds differ between sessions: Cooperlake kernels on CPUs with avx512_bf16, SkylakeX
+    /// or Haswell elsewhere) sums the same products in another order, so there the check is that no
+    /// output moved by more than 1e-5 — a wrong tensor mapping or layout moves them by O(1).
     func assertBitIdentical(_ got: [Float], _ want: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(got.count, want.count, what, file: file, line: line)
         let same = zip(got, want).allSatisfy { $0.bitPattern == $1.bitPattern }
-        XCTAssertTrue(same, "\(what): max |Δ| \(zip(got, want).map { abs($0 - $1) }.max() ?? 0)", file: file, line: line)
+        let maxDiff = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+        if Self.fixtureKernels.contains(BLASRuntime.coreName.lowercased()) {
+            XCTAssertTrue(same, "\(what): max |Δ| \(maxDiff) under \(BLASRuntime.coreName)", file: file, line: line)
+        } else {
+            XCTAssertLessThanOrEqual(maxDiff, 1e-5, "\(what) under \(BLASRuntime.coreName)", file: file, line: line)
+        }
     }
+
+    /// Kernel families of the machines the fixtures were checked on bit-for-bit before (without avx512_bf16).
+    static let fixtureKernels: Set<String> = ["skylakex", "haswell", "zen"]
 
     func testGPTCheckpointsGiveBitIdenticalOutputs() throws {
         for name in ["gpt-gelu", "gpt-rope-swiglu", "gpt-rope-swiglu-bias"] {
