@@ -14,8 +14,8 @@ import TLLMTokenizer
 public struct SimCSEExperiments {
     public struct Settings: Codable, Sendable {
         public var seeds = [1, 2, 3]
-        public var steps = 300
-        public var batch = 64
+        public var steps = 100
+        public var batch = 32
         public var learningRate: Float = 1e-4
         public var temperature: Float = 0.05
         public var dropout: Float = 0.1
