@@ -34,7 +34,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testConv2dGradients() {
-        for (s, p) in [(1, 1), (2, 0)] {
+        for (s, p) in [(1, 1), (2, 0), (2, 1), (1, 2)] {
             let x = GradCheck.random([2, 2, 5, 5], seed: 4), w = GradCheck.random([3, 2, 3, 3], seed: 5), b = GradCheck.random([3], seed: 6)
             GradCheck.check([x, w, b]) { $0[0].conv2d($0[1], $0[2], stride: s, padding: p) }
         }

@@ -19,53 +19,61 @@ public struct ConvGeometry: Equatable, Sendable {
 }
 
 enum Im2Col {
-    /// `cols[n·P + p, (c·k + ky)·k + kx] = x[n, c, oy·s − pad + ky, ox·s − pad + kx]` (0 outside).
-    static func expand(_ x: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into cols: UnsafeMutablePointer<Float>) {
+    /// The output columns `[lo, hi)` of a window row whose input pixel `ox·s − pad + kx` lies
+    /// inside `0..<W` (the rest read zero padding).
+    @inline(__always)
+    static func validColumns(_ g: ConvGeometry, _ kx: Int) -> (Int, Int) {
+        let s = g.stride, lo = max(0, (g.padding - kx + s - 1) / s)
+        let hi = min(g.outWidth, (g.width + g.padding - kx + s - 1) / s)
+        return (lo, max(lo, hi))
+    }
+
+    /// `colsT[(c·k + ky)·k + kx, n·P + oy·OW + ox] = x[n, c, oy·s − pad + ky, ox·s − pad + kx]`
+    /// (0 outside the image): each row is one kernel tap over every output position, written as
+    /// runs of a pixel row. Parallel over rows.
+    static func expand(_ x: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into colsT: UnsafeMutablePointer<Float>) {
         let (C, H, W, k, s, pad) = (g.channels, g.height, g.width, g.kernel, g.stride, g.padding)
-        let OW = g.outWidth, P = g.positions, K = g.patch
-        Parallel.forRanges(N) { r in
-            for n in r {
-                for p in 0..<P {
-                    let oy = p / OW, ox = p % OW
-                    let row = cols + (n * P + p) * K
-                    for c in 0..<C {
-                        let plane = x + (n * C + c) * H * W
-                        for ky in 0..<k {
-                            let iy = oy * s - pad + ky
-                            for kx in 0..<k {
-                                let ix = ox * s - pad + kx
-                                row[(c * k + ky) * k + kx] = iy >= 0 && iy < H && ix >= 0 && ix < W ? plane[iy * W + ix] : 0
-                            }
-                        }
+        let OH = g.outHeight, OW = g.outWidth, P = g.positions, NP = N * P
+        Parallel.forRanges(g.patch) { rows in
+            for r in rows {
+                let c = r / (k * k), ky = (r / k) % k, kx = r % k
+                let (lo, hi) = validColumns(g, kx)
+                for n in 0..<N {
+                    let plane = x + (n * C + c) * H * W
+                    for oy in 0..<OH {
+                        let dst = colsT + r * NP + n * P + oy * OW
+                        let iy = oy * s - pad + ky
+                        guard iy >= 0 && iy < H else { dst.initialize(repeating: 0, count: OW); continue }
+                        if lo > 0 { dst.initialize(repeating: 0, count: lo) }
+                        let src = plane + iy * W - pad + kx
+                        if s == 1 { (dst + lo).update(from: src + lo, count: hi - lo) } else { for ox in lo..<hi { dst[ox] = src[ox * s] } }
+                        if hi < OW { (dst + hi).initialize(repeating: 0, count: OW - hi) }
                     }
                 }
             }
         }
     }
 
-    /// The adjoint of `expand`: adds every column entry back onto the pixel it came from.
-    static func fold(_ cols: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    /// The adjoint of `expand`: adds every entry back onto the pixel it came from. Parallel over
+    /// image planes (each plane gathers its k·k rows).
+    static func fold(_ colsT: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let (C, H, W, k, s, pad) = (g.channels, g.height, g.width, g.kernel, g.stride, g.padding)
-        let OW = g.outWidth, P = g.positions, K = g.patch
-        Parallel.forRanges(N) { r in
-            for n in r {
-                let image = dx + n * C * H * W
-                if !accumulate { image.initialize(repeating: 0, count: C * H * W) }
-                for p in 0..<P {
-                    let oy = p / OW, ox = p % OW
-                    let row = cols + (n * P + p) * K
-                    for c in 0..<C {
-                        let plane = image + c * H * W
-                        for ky in 0..<k {
-                            let iy = oy * s - pad + ky
-                            guard iy >= 0 && iy < H else { continue }
-                            for kx in 0..<k {
-                                let ix = ox * s - pad + kx
-                                if ix >= 0 && ix < W { plane[iy * W + ix] += row[(c * k + ky) * k + kx] }
-                            }
-                        }
+        let OH = g.outHeight, OW = g.outWidth, P = g.positions, NP = N * P
+        Parallel.forRanges(N * C) { planes in
+            for nc in planes {
+                let n = nc / C, c = nc % C
+                let plane = dx + nc * H * W
+                if !accumulate { plane.initialize(repeating: 0, count: H * W) }
+                for ky in 0..<k { for kx in 0..<k {
+                    let r = (c * k + ky) * k + kx
+                    let (lo, hi) = validColumns(g, kx)
+                    for oy in 0..<OH {
+                        let iy = oy * s - pad + ky
+                        guard iy >= 0 && iy < H else { continue }
+                        let src = colsT + r * NP + n * P + oy * OW, dst = plane + iy * W - pad + kx
+                        if s == 1 { for ox in lo..<hi { dst[ox] += src[ox] } } else { for ox in lo..<hi { dst[ox * s] += src[ox] } }
                     }
-                }
+                } }
             }
         }
     }
@@ -73,8 +81,9 @@ enum Im2Col {
 
 extension Tensor {
     /// 2-D convolution: `self` `[N, C, H, W]`, `weight` `[O, C, k, k]`, `bias` `[O]` →
-    /// `[N, O, OH, OW]`. im2col into `[N·OH·OW, C·k·k]`, then one `cblas_sgemm` against `Wᵀ`;
-    /// backward: `dW = dYᵀ·cols`, `dcols = dY·W` folded back onto the pixels.
+    /// `[N, O, OH, OW]`. im2col into `colsT` `[C·k·k, N·OH·OW]` (rows of contiguous pixel runs),
+    /// one `cblas_sgemm` `Y' = W·colsT` `[O, N·P]`; backward: `dW = dY'·colsTᵀ`, `dcolsT = Wᵀ·dY'`
+    /// folded back onto the pixels.
     public func conv2d(_ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
         let x = self
         check(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, k, k]")
@@ -84,40 +93,46 @@ extension Tensor {
         check(stride >= 1 && padding >= 0 && H + 2 * padding >= k && W + 2 * padding >= k, "conv2d: kernel \(k) stride \(stride) padding \(padding) on \(H)×\(W)")
         if let bias { check(bias.count == O, "conv2d: bias \(bias.shape) for \(O) output channels") }
         let g = ConvGeometry(channels: C, height: H, width: W, kernel: k, stride: stride, padding: padding)
-        let P = g.positions, K = g.patch, rows = N * P
-        let cols = Storage(count: rows * K)                                        // [N·P, K]
+        let P = g.positions, K = g.patch, NP = N * P
+        let cols = Storage(count: K * NP)                                          // colsT [K, N·P]
         Im2Col.expand(x.data, images: N, g, into: cols.pointer)
-        let yt = Storage(count: rows * O)                                          // [N·P, O] = cols · Wᵀ
-        GEMM.sgemm(transA: false, transB: true, m: rows, n: O, k: K, a: cols.pointer, lda: K, b: weight.data, ldb: K, c: yt.pointer, ldc: O)
+        let yt = Storage(count: O * NP)                                            // Y' [O, N·P] = W · colsT
+        GEMM.sgemm(m: O, n: NP, k: K, a: weight.data, lda: K, b: cols.pointer, ldb: NP, c: yt.pointer, ldc: NP)
         let out = Tensor(uninitialized: [N, O, g.outHeight, g.outWidth])          // [N, O, OH, OW]
         let yp = out.data, tp = yt.pointer, bp = bias?.data
-        Parallel.forRanges(N) { r in
-            for n in r { for o in 0..<O {
-                let b = bp?[o] ?? 0
-                for p in 0..<P { yp[(n * O + o) * P + p] = tp[(n * P + p) * O + o] + b }
-            } }
+        Parallel.forRanges(N * O) { r in
+            for no in r {
+                let n = no / O, o = no % O, b = bp?[o] ?? 0
+                let src = tp + o * NP + n * P, dst = yp + no * P
+                for p in 0..<P { dst[p] = src[p] + b }
+            }
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         if Autograd.needsGrad(inputs) {
             Autograd.record(out, inputs: inputs) { out in
                 let dy = out.gradStorage!.pointer
-                let dyt = Storage(count: rows * O)                                 // [N·P, O]
+                let dyt = Storage(count: O * NP)                                   // dY' [O, N·P]
                 let dp = dyt.pointer
-                Parallel.forRanges(N) { r in
-                    for n in r { for o in 0..<O { for p in 0..<P { dp[(n * P + p) * O + o] = dy[(n * O + o) * P + p] } } }
+                Parallel.forRanges(N * O) { r in
+                    for no in r {
+                        let n = no / O, o = no % O
+                        (dp + o * NP + n * P).update(from: dy + no * P, count: P)
+                    }
                 }
                 if weight.requiresGrad {
-                    weight.withGradBuffer { dw, acc in                             // [O, K] += dYᵀ · cols
-                        GEMM.sgemm(transA: true, transB: false, m: O, n: K, k: rows, a: dp, lda: O, b: cols.pointer, ldb: K,
+                    weight.withGradBuffer { dw, acc in                             // [O, K] += dY' · colsTᵀ
+                        GEMM.sgemm(transA: false, transB: true, m: O, n: K, k: NP, a: dp, lda: NP, b: cols.pointer, ldb: NP,
                                    beta: acc ? 1 : 0, c: dw, ldc: K)
                     }
                 }
                 if let bias, bias.requiresGrad {
-                    bias.withGradBuffer { db, acc in columnSums(dp, rows: rows, cols: O, into: db, accumulate: acc) }
+                    bias.withGradBuffer { db, acc in
+                        for o in 0..<O { put(db, o, VectorMath.sum(dp + o * NP, NP), acc) }
+                    }
                 }
                 if x.requiresGrad {
-                    let dcols = Storage(count: rows * K)                           // [N·P, K] = dY · W
-                    GEMM.sgemm(m: rows, n: K, k: O, a: dp, lda: O, b: weight.data, ldb: K, c: dcols.pointer, ldc: K)
+                    let dcols = Storage(count: K * NP)                             // dcolsT [K, N·P] = Wᵀ · dY'
+                    GEMM.sgemm(transA: true, transB: false, m: K, n: NP, k: O, a: weight.data, lda: K, b: dp, ldb: NP, c: dcols.pointer, ldc: NP)
                     x.withGradBuffer { dx, acc in Im2Col.fold(dcols.pointer, images: N, g, into: dx, accumulate: acc) }
                 }
             }
