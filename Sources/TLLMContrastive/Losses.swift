@@ -48,7 +48,7 @@ public enum ContrastiveLoss {
     /// `mean_pos softplus(−s) + mean_neg softplus(s)` (the negative JSD bound, up to constants).
     public static func jsdLocal(scores S: Tensor, positionsPerImage P: Int) -> Tensor {
         let N = S.shape[0]
-        check(S.rank == 2 && S.shape[1] == N * P, "jsdLocal: scores \(S.shape) for \(N) images × \(P) positions")
+        check(S.rank == 2 && S.shape[1] == N * P && N >= 2 && P >= 1, "jsdLocal: scores \(S.shape) for \(N) images × \(P) positions (needs 2 images or more)")
         let positive = Tensor(zeros: [N, N * P]), negative = Tensor(shape: [N, N * P], repeating: 1)
         for i in 0..<N { for p in 0..<P { positive.data[i * N * P + i * P + p] = 1; negative.data[i * N * P + i * P + p] = 0 } }
         let pos = (S.negated().softplus() * positive).sum().scaled(by: 1 / Float(N * P))

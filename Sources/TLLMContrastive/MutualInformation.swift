@@ -37,6 +37,7 @@ public enum MIEstimator: String, Codable, Sendable, CaseIterable {
     /// log of the mean of e^{S_ij} over i ≠ j, `[1]`.
     static func logMeanExpOffDiagonal(_ S: Tensor) -> Tensor {
         let N = S.shape[0]
+        check(S.rank == 2 && S.shape[1] == N && N >= 2, "MI bound: scores \(S.shape) must be [N, N] with N ≥ 2")
         return (S + ContrastiveLoss.selfMask(N)).reshaped([1, N * N]).logSumExp().adding(scalar: -Float(Foundation.log(Double(N * (N - 1)))))
     }
 }
@@ -79,9 +80,9 @@ public final class MICritic: Module {
     /// `S[i, j] = T(x_i, y_j)`, `[N, N]`.
     public func scores(_ x: Tensor, _ y: Tensor) -> Tensor {
         let N = x.shape[0], d = dimension
+        check(x.shape == [N, d] && y.shape == [N, d] && N >= 2, "MICritic: x \(x.shape), y \(y.shape) for dimension \(d)")
         let xi = x.gatherRows((0..<(N * N)).map { Int32($0 / N) })                   // [N², d]: x_i repeated
         let yj = y.gatherRows((0..<(N * N)).map { Int32($0 % N) })                   // [N², d]: y_j cycled
-        check(x.shape == [N, d] && y.shape == [N, d], "MICritic: x \(x.shape), y \(y.shape) for dimension \(d)")
         return net(Tensor.concat([xi, yj], axis: 1), context: .inference).reshaped([N, N])
     }
 

@@ -23,7 +23,7 @@ enum Im2Col {
     /// inside `0..<W` (the rest read zero padding).
     @inline(__always)
     static func validColumns(_ g: ConvGeometry, _ kx: Int) -> (Int, Int) {
-        let s = g.stride, lo = max(0, (g.padding - kx + s - 1) / s)
+        let s = g.stride, lo = min(g.outWidth, max(0, (g.padding - kx + s - 1) / s))
         let hi = min(g.outWidth, (g.width + g.padding - kx + s - 1) / s)
         return (lo, max(lo, hi))
     }

@@ -21,8 +21,10 @@ public final class CellClaim: @unchecked Sendable {
     private let lock = NSLock()
     private var timer: DispatchSourceTimer?
     private var lostFlag = false
-    /// Called (on a background queue) when another worker took the cell over.
-    public var onLost: (@Sendable () -> Void)?
+    private var released = false
+    /// When the lease was last written (monotonic), to notice renewals that keep failing.
+    private var lastRenewal = Clock.now()
+    private let onLost: (@Sendable () -> Void)?
 
     /// Who holds a claim, as written in its file.
     public struct Holder: Equatable, CustomStringConvertible {
@@ -32,8 +34,8 @@ public final class CellClaim: @unchecked Sendable {
         public var description: String { "process \(pid) on \(host)" }
     }
 
-    init(cell: String, generation: Int, folder: URL, lease: Double) {
-        self.cell = cell; self.generation = generation; self.folder = folder; self.lease = lease
+    init(cell: String, generation: Int, folder: URL, lease: Double, onLost: (@Sendable () -> Void)?) {
+        self.cell = cell; self.generation = generation; self.folder = folder; self.lease = lease; self.onLost = onLost
     }
 
     static func file(_ folder: URL, _ cell: String, _ g: Int) -> URL { folder.appendingPathComponent("\(cell).\(g)") }
@@ -61,7 +63,12 @@ public final class CellClaim: @unchecked Sendable {
     /// Claims `cell` in `folder` for `lease` seconds (renewed in the background until `release`),
     /// or returns nil with the current holder when a live claim exists. An expired claim is taken
     /// over (`tookOver` tells whom from).
-    public static func acquire(cell: String, in folder: URL, lease: Double) throws -> (claim: CellClaim?, holder: Holder?, tookOver: Holder?) {
+    /// Claim files are never deleted: a finished or failed cell's claim is rewritten as expired, so
+    /// that a stalled former owner still finds the higher generation and knows it lost the cell.
+    /// A claim held by a process of this host that no longer exists counts as expired at once (a
+    /// requeued job on the same node). `onLost` runs on a background queue if the cell is lost.
+    public static func acquire(cell: String, in folder: URL, lease: Double,
+                               onLost: (@Sendable () -> Void)? = nil) throws -> (claim: CellClaim?, holder: Holder?, tookOver: Holder?) {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let g = latest(folder, cell: cell)
         var previous: Holder?
@@ -70,7 +77,8 @@ public final class CellClaim: @unchecked Sendable {
             // is older than a lease (its writer died between creating and writing it).
             let url = file(folder, cell, g)
             if let h = read(url) {
-                if h.expires > Date().timeIntervalSince1970 { return (nil, h, nil) }
+                let deadHere = h.host == ProcessInfo.processInfo.hostName && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH
+                if h.expires > Date().timeIntervalSince1970 && !deadHere { return (nil, h, nil) }
                 previous = h
             } else {
                 let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
@@ -88,7 +96,7 @@ public final class CellClaim: @unchecked Sendable {
         let ok = text.withCString { write(fd, $0, strlen($0)) } == text.utf8.count
         close(fd)
         guard ok else { throw TLLMError("cannot write the claim", file: url.path) }
-        let c = CellClaim(cell: cell, generation: g + 1, folder: folder, lease: lease)
+        let c = CellClaim(cell: cell, generation: g + 1, folder: folder, lease: lease, onLost: onLost)
         c.startRenewing()
         return (c, nil, previous)
     }
@@ -107,22 +115,38 @@ public final class CellClaim: @unchecked Sendable {
         t.resume()
     }
 
-    /// Extends the lease, unless the cell was lost.
+    /// Extends the lease, unless the cell was lost (a higher generation exists, or renewals have
+    /// failed for longer than a lease).
     func renew() {
-        if CellClaim.latest(folder, cell: cell) > generation {
-            lock.lock(); lostFlag = true; lock.unlock()
-            timer?.cancel()
-            onLost?()
-            return
+        lock.lock()
+        defer { lock.unlock() }
+        guard !released, !lostFlag else { return }
+        var lost = CellClaim.latest(folder, cell: cell) > generation
+        if !lost {
+            do {
+                try AtomicFile.write(CellClaim.content(lease: lease), to: CellClaim.file(folder, cell, generation))
+                lastRenewal = Clock.now()
+            } catch {
+                lost = Clock.now() - lastRenewal > 0.9 * lease
+            }
+            if CellClaim.latest(folder, cell: cell) > generation { lost = true }
         }
-        try? AtomicFile.write(CellClaim.content(lease: lease), to: CellClaim.file(folder, cell, generation))
+        guard lost else { return }
+        lostFlag = true
+        timer?.cancel()
+        onLost?()
     }
 
-    /// Stops renewing and removes every generation of the claim (the cell is finished or failed).
-    public func release(keepFile: Bool = false) {
+    /// Stops renewing and marks the claim expired (the cell is finished, failed or interrupted);
+    /// the file stays, so the generation count only grows.
+    public func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !released else { return }
+        released = true
         timer?.cancel(); timer = nil
-        guard !keepFile, !lost else { return }
-        for g in 1...generation { try? FileManager.default.removeItem(at: CellClaim.file(folder, cell, g)) }
+        guard !lostFlag, CellClaim.latest(folder, cell: cell) == generation else { return }
+        try? AtomicFile.write("\(ProcessInfo.processInfo.hostName) \(getpid()) 0\n", to: CellClaim.file(folder, cell, generation))
     }
 
     deinit { timer?.cancel() }

@@ -78,6 +78,10 @@ public struct SweepGrid: Codable, Equatable {
     /// Every cell, smallest compute first.
     public func cells() throws -> [Cell] {
         guard !parameters.isEmpty else { throw TLLMError("the sweep has no model sizes") }
+        guard batch >= 1, context >= 1, seeds >= 1, learningRate > 0, learningRate.isFinite, evalTokens >= 1,
+              parameters.allSatisfy({ $0 > 0 }) else {
+            throw TLLMError("the sweep grid needs batch, context, seeds, eval_tokens, parameters ≥ 1 and a positive learning_rate")
+        }
         var out: [Cell] = []
         for n in parameters {
             let budgets: [Int]
@@ -91,7 +95,11 @@ public struct SweepGrid: Codable, Equatable {
                 }
             }
         }
-        return out.sorted { Double($0.parameters) * Double($0.tokens) < Double($1.parameters) * Double($1.tokens) }
+        // Smallest compute first; ties by id, so that `--cell I` means the same cell everywhere.
+        return out.sorted { a, b in
+            let (x, y) = (Double(a.parameters) * Double(a.tokens), Double(b.parameters) * Double(b.tokens))
+            return x != y ? x < y : a.id < b.id
+        }
     }
 }
 
@@ -195,9 +203,14 @@ public final class SweepRunner {
         try AtomicFile.write(csv(["run_id", "non_embedding_params", "tokens", "flops", "val_loss"], curves), to: root.appendingPathComponent("curves.csv"))
     }
 
-    /// Writes the grid as `sweep.json` (what `--cell`, `--worker` and `--collect` read).
+    /// Writes the grid as `sweep.json` (what `--cell`, `--worker` and `--collect` read). A folder that
+    /// already holds a different plan is refused: its cells are numbered by it.
     public func writePlan() throws {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let url = root.appendingPathComponent("sweep.json")
+        if FileManager.default.fileExists(atPath: url.path), let existing = try? SweepGrid.read(url), existing != grid {
+            throw TLLMError("already holds a different sweep (sweep.json); continue it with the same grid, or choose another --out", file: root.path)
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(grid), to: root.appendingPathComponent("sweep.json"))

@@ -59,24 +59,26 @@ extension SweepRunner {
 
     func runClaimed(_ c: SweepGrid.Cell, lease: Double) throws -> CellOutcome {
         if finishedRow(c) != nil { return .alreadyFinished }
-        let (claim, holder, previous) = try CellClaim.acquire(cell: c.id, in: claimsFolder, lease: lease)
-        guard let claim else { return .busy(holder?.description ?? "being claimed") }
-        defer { claim.release() }
-        // Finished between our check and our claim (its owner writes the summary, then releases).
-        if finishedRow(c) != nil { return .alreadyFinished }
-        if let previous {
-            progress.message("sweep: \(c.id): the lease of \(previous) lapsed; taking the cell over")
-            RunLock.breakLock(cellDirectory(c), heldBy: previous.host, pid: previous.pid)
-        }
-        claim.onLost = { [id = c.id] in
+        let (claim, holder, previous) = try CellClaim.acquire(cell: c.id, in: claimsFolder, lease: lease, onLost: { [id = c.id] in
             // Another worker holds the cell now (this process stalled past its lease): stop at
             // once; checkpoints are written atomically, and any of them lies on the same trajectory.
             FileHandle.standardError.write("tllm sweep: \(id): lost the claim (lease expired); stopping this worker\n".data(using: .utf8)!)
             exit(75)
+        })
+        guard let claim else { return .busy(holder?.description ?? "being claimed") }
+        defer { claim.release() }
+        // Finished (or failed) between our check and our claim (its owner records it, then releases).
+        if finishedRow(c) != nil { return .alreadyFinished }
+        if failed(c) { return .failed("recorded by another worker") }
+        if let previous {
+            progress.message("sweep: \(c.id): the lease of \(previous) lapsed; taking the cell over")
+            RunLock.breakLock(cellDirectory(c), heldBy: previous.host, pid: previous.pid)
         }
         do {
             let summary = try train(c)
-            try writeTables(try grid.cells())
+            do { try writeTables(try grid.cells()) } catch {
+                progress.message("sweep: \(c.id) finished, but the tables could not be rewritten (\(error)); tllm sweep --collect will")
+            }
             return summary.interrupted ? .interrupted : .finished
         } catch {
             let message = "\(error)"

@@ -40,7 +40,10 @@ public final class SymbolicTrainer {
         }
 
         public var modelConfig: ModelConfig {
-            let T = max(tasks.map(\.length).max()!, evaluation.length, probe.length)
+            // Label-shot probes get their answer appended (see `init`), one token longer.
+            var probeLength = probe.length
+            if case .labelShots = probe { probeLength += 1 }
+            let T = max(tasks.map(\.length).max() ?? 1, evaluation.length, probeLength)
             var c = ModelConfig(vocabSize: vocabulary.size, context: T, layers: layers, dModel: dModel, heads: heads)
             c.attentionOnly = attentionOnly
             return c
@@ -72,6 +75,15 @@ public final class SymbolicTrainer {
     let earlyBaseline: Double?
 
     public init(plan: Plan) throws {
+        guard !plan.tasks.isEmpty, plan.steps >= 1, plan.recordEvery >= 1, plan.batch >= 1, plan.learningRate > 0 else {
+            throw TLLMError("symbolic training: needs at least one task and steps, recordEvery, batch ≥ 1, a positive learning rate")
+        }
+        if case .recall(let p, let q) = plan.evaluation, p > plan.vocabulary.keys || q > p {
+            throw TLLMError("symbolic training: recall with \(p) pairs and \(q) queries needs pairs ≤ \(plan.vocabulary.keys) keys and queries ≤ pairs")
+        }
+        for case .recall(let p, let q) in plan.tasks + [plan.probe] where p > plan.vocabulary.keys || q > p {
+            throw TLLMError("symbolic training: recall with \(p) pairs and \(q) queries needs pairs ≤ \(plan.vocabulary.keys) keys and queries ≤ pairs")
+        }
         let T = plan.tasks[0].length
         guard plan.tasks.allSatisfy({ $0.length == T }) else {
             throw TLLMError("symbolic training: the tasks of one run must share a length (got \(plan.tasks.map(\.length)))")
