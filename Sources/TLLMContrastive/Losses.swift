@@ -56,6 +56,16 @@ public enum ContrastiveLoss {
         return pos + neg
     }
 
+    /// CPC (van den Oord et al., 2018): context vectors `c` `[N, d]` predict the encodings `z`
+    /// `[N, e]` of what comes k steps later through a per-k linear map `W_k` (`predictor`, d → e);
+    /// InfoNCE over the batch, row i's positive is `z_i`: logits `(W_k c)·zᵀ`.
+    public static func cpc(contexts c: Tensor, futures z: Tensor, predictor: Linear) -> Tensor {
+        check(c.rank == 2 && z.rank == 2 && c.shape[0] == z.shape[0] && predictor.outFeatures == z.shape[1],
+              "cpc: contexts \(c.shape), futures \(z.shape), predictor \(predictor.weight.shape)")
+        let logits = predictor(c).matmul(z, transposeOther: true)                   // [N, N]
+        return infoNCE(logits: logits, positive: (0..<c.shape[0]).map(Int32.init))
+    }
+
     /// Binary NCE (Gutmann & Hyvärinen, 2010) with `k` noise samples per datum: scores are logits
     /// of "data rather than noise", `dataScores` `[N]`, `noiseScores` `[N, k]`:
     /// `softplus(−s_data) + Σ_j softplus(s_noise_j)`, averaged over N.

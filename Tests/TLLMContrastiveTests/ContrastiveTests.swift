@@ -69,6 +69,19 @@ final class ContrastiveTests: XCTestCase {
         GradCheck.check([GradCheck.random([3, 6], seed: 12)]) { ContrastiveLoss.jsdLocal(scores: $0[0], positionsPerImage: 2).reshaped([1]) }
     }
 
+    func testCPCByHand() {
+        // 2 contexts (d 2), futures (e 2), W = [[1, 0], [0, 2]]: logits (W c)·zᵀ.
+        let c = Tensor(shape: [2, 2], values: [1, 0, 0, 1]), z = Tensor(shape: [2, 2], values: [1, 1, -1, 2])
+        let W = Linear(weight: Tensor(shape: [2, 2], values: [1, 0, 0, 2]), bias: nil)
+        // W c_0 = (1, 0): logits (1, −1); W c_1 = (0, 2): logits (2, 4).
+        let want = ((log(exp(1.0) + exp(-1.0)) - 1) + (log(exp(2.0) + exp(4.0)) - 4)) / 2
+        XCTAssertEqual(Double(ContrastiveLoss.cpc(contexts: c, futures: z, predictor: W).item), want, accuracy: 1e-5)
+        let w = GradCheck.random([3, 4], seed: 20)
+        GradCheck.check([GradCheck.random([5, 4], seed: 21), GradCheck.random([5, 3], seed: 22), w]) {
+            ContrastiveLoss.cpc(contexts: $0[0], futures: $0[1], predictor: Linear(weight: $0[2])).reshaped([1])
+        }
+    }
+
     func testQueueIsFIFOAndOverwritesTheOldest() {
         var rng = RandomGenerator(seed: 1)
         let queue = KeyQueue(capacity: 4, dimension: 2, rng: &rng)

@@ -3,13 +3,13 @@ import TLLMCore
 import TLLMTraining
 
 /// Which comparison `tllm experiment` runs.
-enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary, icl, contrastive, mi, simcse }
+enum ExperimentName: String, ArgumentChoice { case transfer, nsp, dictionary, icl, contrastive, mi, simcse, cpc }
 
 struct ExperimentCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "experiment",
-        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary | icl | contrastive | mi | simcse)",
-        usage: "transfer|nsp|dictionary|icl|contrastive|mi|simcse [--quick] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
+        summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary | icl | contrastive | mi | simcse | cpc)",
+        usage: "transfer|nsp|dictionary|icl|contrastive|mi|simcse|cpc [--quick] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
         discussion: "dictionary: self-taught learning and semi-coupled dictionaries on the digits (seeds 1–5 unless --seeds),\nand with --model RUN sparse features of that GPT's residual stream (--layer L).")
 
     @Option("--out", "DIR", help: "where the tables go") var out = "docs/results"
@@ -20,15 +20,21 @@ struct ExperimentCommand: ParsableCommand {
     @Option("--model", "RUN", help: "dictionary: a trained GPT run folder for the language-model part") var model: String?
     @Option("--layer", "L", help: "dictionary: read the residual stream after this block", .positive) var layer = 3
     @Flag("--quick", help: "icl: the short version (≤ 10 minutes on 2 cores)") var quick: Bool
-    @Positionals("transfer|nsp|dictionary|icl|contrastive|mi|simcse") var which: [String]
+    @Positionals("transfer|nsp|dictionary|icl|contrastive|mi|simcse|cpc") var which: [String]
     let output = OutputOptions()
     let runtime = RuntimeOptions()
 
     func run() throws {
-        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp, dictionary, icl, contrastive, mi or simcse") }
+        guard which.count == 1, let name = ExperimentName(rawValue: which[0]) else { throw CLIError("tllm experiment: say which: transfer, nsp, dictionary, icl, contrastive, mi, simcse or cpc") }
         if name == .dictionary { return try runDictionary() }
         if name == .icl { return try runICL() }
         if name == .contrastive { return try runContrastive() }
+        if name == .cpc {
+            let t0 = Clock.now()
+            try CPCExperiments(settings: .init()).run(output: URL(fileURLWithPath: out), progress: { Log.info("tllm experiment cpc: \($0)") })
+            Log.info(String(format: "wrote %@/cpc.md and cpc.csv (%.1f min)", out, (Clock.now() - t0) / 60))
+            return
+        }
         if name == .simcse {
             var st = SimCSEExperiments.Settings()
             if $seeds.isSet { st.seeds = seeds.values }
