@@ -80,7 +80,7 @@ extension SweepCommand {
         }
         let runner = try SweepRunner.planned(root)
         if collect {
-            let c = try runner.collect()
+            let c = try runner.collect(lease: lease)
             print("\(c.finished.count) finished, \(c.running.count) running, \(c.failed.count) failed, \(c.missing.count) not started or abandoned → \(root.path)/sweep.csv")
             for r in c.running { print("running: \(r)") }
             for (id, why) in c.failed { print("failed: \(id): \(why)") }

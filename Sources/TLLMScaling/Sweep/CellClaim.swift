@@ -60,31 +60,46 @@ public final class CellClaim: @unchecked Sendable {
         "\(ProcessInfo.processInfo.hostName) \(getpid()) \(String(format: "%.3f", Date().timeIntervalSince1970 + lease))\n"
     }
 
+    /// Where a cell's latest claim stands.
+    public enum State: Equatable {
+        case unclaimed
+        /// A holder whose lease runs (nil: a claim file being written).
+        case live(Holder?)
+        case expired(Holder)
+    }
+
+    /// The state of `cell`'s claim generation `g` (the latest unless given). A claim file being
+    /// created is empty for an instant: unreadable counts as live, unless it is older than a lease
+    /// (its writer died between creating and writing it). A claim held by a process of this host
+    /// that no longer exists counts as expired at once (a requeued job on the same node).
+    public static func state(cell: String, in folder: URL, generation g: Int? = nil, lease: Double) -> State {
+        let g = g ?? latest(folder, cell: cell)
+        guard g > 0 else { return .unclaimed }
+        let url = file(folder, cell, g)
+        if let h = read(url) {
+            let deadHere = h.host == ProcessInfo.processInfo.hostName && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH
+            return h.expires > Date().timeIntervalSince1970 && !deadHere ? .live(h) : .expired(h)
+        }
+        let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
+        if Date().timeIntervalSince(modified) < lease { return .live(nil) }
+        return .expired(Holder(host: "?", pid: 0, expires: modified.timeIntervalSince1970))
+    }
+
     /// Claims `cell` in `folder` for `lease` seconds (renewed in the background until `release`),
     /// or returns nil with the current holder when a live claim exists. An expired claim is taken
-    /// over (`tookOver` tells whom from).
+    /// over (`tookOver` tells whom from; see ``state(cell:in:generation:lease:)``).
     /// Claim files are never deleted: a finished or failed cell's claim is rewritten as expired, so
     /// that a stalled former owner still finds the higher generation and knows it lost the cell.
-    /// A claim held by a process of this host that no longer exists counts as expired at once (a
-    /// requeued job on the same node). `onLost` runs on a background queue if the cell is lost.
+    /// `onLost` runs on a background queue if the cell is lost.
     public static func acquire(cell: String, in folder: URL, lease: Double,
                                onLost: (@Sendable () -> Void)? = nil) throws -> (claim: CellClaim?, holder: Holder?, tookOver: Holder?) {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let g = latest(folder, cell: cell)
         var previous: Holder?
-        if g > 0 {
-            // A claim file being created is empty for an instant: unreadable counts as live, unless it
-            // is older than a lease (its writer died between creating and writing it).
-            let url = file(folder, cell, g)
-            if let h = read(url) {
-                let deadHere = h.host == ProcessInfo.processInfo.hostName && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH
-                if h.expires > Date().timeIntervalSince1970 && !deadHere { return (nil, h, nil) }
-                previous = h
-            } else {
-                let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
-                if Date().timeIntervalSince(modified) < lease { return (nil, nil, nil) }
-                previous = Holder(host: "?", pid: 0, expires: modified.timeIntervalSince1970)
-            }
+        switch state(cell: cell, in: folder, generation: g, lease: lease) {
+        case .unclaimed: break
+        case .live(let h): return (nil, h, nil)
+        case .expired(let h): previous = h
         }
         let url = file(folder, cell, g + 1)
         let fd = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)

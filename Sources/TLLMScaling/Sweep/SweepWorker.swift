@@ -97,7 +97,7 @@ extension SweepRunner {
     }
 
     /// Rewrites `sweep.csv` and `curves.csv` from the finished cells and tells what is not finished.
-    public func collect() throws -> Collection {
+    public func collect(lease: Double = 300) throws -> Collection {
         let cells = try grid.cells()
         try writeTables(cells)
         var out = Collection()
@@ -108,9 +108,8 @@ extension SweepRunner {
                 out.failed.append((c.id, why.trimmingCharacters(in: .whitespacesAndNewlines)))
                 continue
             }
-            let g = CellClaim.latest(claimsFolder, cell: c.id)
-            if g > 0, let h = CellClaim.read(CellClaim.file(claimsFolder, c.id, g)), h.expires > Date().timeIntervalSince1970 {
-                out.running.append("\(c.id) (\(h))")
+            if case .live(let h) = CellClaim.state(cell: c.id, in: claimsFolder, lease: lease) {
+                out.running.append("\(c.id) (\(h.map(\.description) ?? "being claimed"))")
             } else {
                 out.missing.append(c.id)
             }

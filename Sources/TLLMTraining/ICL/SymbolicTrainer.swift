@@ -172,8 +172,7 @@ public final class SymbolicTrainer {
         let heads = HeadAnalysis.scores(model, sequences: probes, positions: probePositions)
         let best = heads.max { $0.prefixMatching < $1.prefixMatching }!
         let losses = probes.map { HeadAnalysis.losses(model, tokens: $0) }
-        let icl = earlyBaseline.map { HeadAnalysis.inContextScore(losses: losses, early: probeEarly, late: probeLate) - $0 }
-            ?? HeadAnalysis.inContextScore(losses: losses, early: probeEarly, late: probeLate)
+        let icl = HeadAnalysis.inContextScore(losses: losses, early: probeEarly, late: probeLate) - (earlyBaseline ?? 0)
         return Record(step: step, loss: loss, accuracy: accuracy(evaluationSet), iclScore: icl,
                       maxPrefixMatching: best.prefixMatching, bestHead: "\(best.layer).\(best.head)")
     }
