@@ -52,7 +52,7 @@ let package = Package(
 
         // MARK: - Libraries, lowest first
         .target(name: "TLLMKernelsAVX2", swiftSettings: kernelSettings("haswell")),
-        .target(name: "TLLMKernelsAVX512", swiftSettings: kernelSettings("skylake-avx512")),
+        .target(name: "TLLMKernelsAVX512", swiftSettings: kernelSettings("cascadelake")),
         .target(name: "TLLMCore", dependencies: ["CBLAS", "TLLMKernelsAVX2", "TLLMKernelsAVX512"], swiftSettings: fast),
         .target(name: "TLLMTokenizer", dependencies: ["CUTF8Proc", "TLLMCore"], swiftSettings: fast),
         .target(name: "TLLMData", dependencies: ["TLLMCore", "TLLMTokenizer"], swiftSettings: fast),

@@ -1,6 +1,6 @@
 // Quantized matrix–vector kernels: y[r] = Σ_j W[r, j]·x[j] straight from GGML blocks, no
 // dequantized copy of W. One source, compiled twice: TLLMKernelsAVX512 (`-target-cpu
-// skylake-avx512`: each SIMD16 is one zmm register) and TLLMKernelsAVX2 (`-target-cpu haswell`,
+// cascadelake`: each SIMD16 is one zmm register) and TLLMKernelsAVX2 (`-target-cpu haswell`,
 // a symlink to this file: each SIMD16 is two ymm registers). TLLMCore picks one at run time.
 //
 // Block layouts (ggml-common.h; 32 weights per block along a row):

@@ -92,8 +92,8 @@ struct BenchQuantCommand: ParsableCommand {
         let r = QuantBenchmark.run(types: [.q4_1, .q4_0, .q8_0, .bf16, .f32], shapes: shapes)
         if output.json { printJSON(encodable: r); return }
         print("CPU: \(CPUFeatures.modelName); threads: \(Threading.count)")
-        print(formatTable(["type", "path", "rows×cols", "µs", "weights GB/s", "GFLOP/s"], r.map {
-            [$0.type, $0.path, "\($0.rows)×\($0.cols)", String(format: "%.1f", $0.microseconds), String(format: "%.1f", $0.gigabytesPerSecond),
+        print(formatTable(["type", "path", "x", "rows×cols", "µs", "weights GB/s", "GFLOP/s"], r.map {
+            [$0.type, $0.path, $0.activations, "\($0.rows)×\($0.cols)", String(format: "%.1f", $0.microseconds), String(format: "%.1f", $0.gigabytesPerSecond),
              String(format: "%.1f", $0.gflops)]
         }), terminator: "")
     }

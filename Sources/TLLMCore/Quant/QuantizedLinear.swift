@@ -42,11 +42,10 @@ public final class StackedLinear: RowLinear {
         if rows == 1 && !accumulate, let q = fusedMatrices {
             // One pass for all parts: x prepared once, rows split over the pool together.
             let m0 = q[0]
-            let scratch = QuantScratch.local(m0.cols + m0.cols / 32)
-            QuantDispatch.prepare(x, count: m0.cols, type: m0.type, xp: scratch, xs: scratch + m0.cols)
+            let input = QuantDispatch.prepare(x, count: m0.cols, type: m0.type)
             var column = 0
             let targets = q.map { m -> (QuantizedMatrix, UnsafeMutablePointer<Float>) in defer { column += m.rows }; return (m, y + column) }
-            QuantDispatch.parallelRows(targets, xp: scratch, xs: scratch + m0.cols)
+            QuantDispatch.parallelRows(targets, input: input)
             return
         }
         var column = 0

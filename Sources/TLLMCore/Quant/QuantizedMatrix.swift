@@ -53,10 +53,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
             return
         }
         if type == .f16 { return gemvByDecoding(x, into: y) }
-        let scratch = QuantScratch.local(cols + cols / 32)
-        let xp = scratch, xs = scratch + cols
-        QuantDispatch.prepare(x, count: cols, type: type, xp: xp, xs: xs)
-        QuantDispatch.parallelRows([(self, y)], xp: xp, xs: xs)
+        let input = QuantDispatch.prepare(x, count: cols, type: type)
+        QuantDispatch.parallelRows([(self, y)], input: input)
     }
 
     /// f16 (rare in files tllm reads): decode rows, dot in f32.
@@ -135,10 +133,22 @@ enum QuantScratch {
 /// Lane orders and helpers are the same in both kernel builds; these come from the AVX2 one.
 typealias K = TLLMKernelsAVX2.QuantizedKernels
 
-/// Which SIMD kernels run: AVX-512 (F, BW, VL) when the CPU has them, AVX2 otherwise. Tests can
+/// Which SIMD kernels run: AVX-512 (F, BW, VL, VNNI; the build targets Cascade Lake) when the CPU
+/// has them, AVX2 otherwise. Tests can
 /// force either (`TLLM_QUANT_KERNELS=avx2|avx512`).
 public enum QuantDispatch {
     public enum Path: String, Sendable { case avx2, avx512 }
+
+    /// What the 4- and 8-bit kernels multiply the weights with.
+    public enum Activations: String, Sendable {
+        /// x quantized to 8 bits per block of 32 (scale = max |x| / 127), exact integer dot
+        /// products (`vpdpbusd` with AVX-512 VNNI, `vpmaddubsw` with AVX2) — llama.cpp's
+        /// arithmetic, about 3× fewer instructions per weight. The default.
+        case int8
+        /// x in f32, weights unpacked to f32 lanes: the exact product of the dequantized weights
+        /// (`TLLM_QUANT_ACTIVATIONS=f32`).
+        case f32
+    }
 
     /// Whether this CPU can run a path.
     public static func supports(_ p: Path) -> Bool {
@@ -146,7 +156,7 @@ public enum QuantDispatch {
         let f = CPUFeatures.flags
         switch p {
         case .avx2: return f.contains("avx2") && f.contains("fma") && f.contains("f16c")
-        case .avx512: return supports(.avx2) && f.contains("avx512f") && f.contains("avx512bw") && f.contains("avx512vl")
+        case .avx512: return supports(.avx2) && ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(f.contains)
         }
         #else
         return true
@@ -159,21 +169,104 @@ public enum QuantDispatch {
         return supports(.avx512) ? .avx512 : .avx2
     }()
 
-    /// x permuted into the lane order of `type`'s kernel, and (4-bit types) block sums.
-    static func prepare(_ x: UnsafePointer<Float>, count: Int, type: QuantType, xp: UnsafeMutablePointer<Float>, xs: UnsafeMutablePointer<Float>) {
+    /// The activations of the 4- and 8-bit kernels.
+    nonisolated(unsafe) public static var activations: Activations = {
+        #if arch(x86_64)
+        if let s = ProcessInfo.processInfo.environment["TLLM_QUANT_ACTIVATIONS"], let a = Activations(rawValue: s) { return a }
+        return .int8
+        #else
+        return .f32
+        #endif
+    }()
+
+    /// Whether a product of `type` runs on the integer kernels.
+    static func usesIntegers(_ type: QuantType) -> Bool {
+        activations == .int8 && (type == .q4_0 || type == .q4_1 || type == .q8_0)
+    }
+
+    // MARK: - Prepared activations
+
+    /// x in the form the kernels of one type read, in the per-thread scratch.
+    struct Input {
+        /// f32 kernels: x permuted into the kernel's lane order [cols].
+        var xp: UnsafeMutablePointer<Float>
+        /// f32 kernels: block sums of x; integer kernels: d·Σ q per block [cols/32].
+        var xs: UnsafeMutablePointer<Float>
+        /// Integer kernels: x as int8 [cols], its block scales [cols/32], and −128·(sums of 4
+        /// consecutive q) [cols/4] (the VNNI Q8_0 correction).
+        var xq: UnsafeMutablePointer<Int8>
+        var xd: UnsafeMutablePointer<Float>
+        var xc: UnsafeMutablePointer<Int32>
+        /// AVX-512 4-bit kernels: xq regrouped (``TLLMKernelsAVX512/IntegerKernels/regroup(_:blocks:into:)``) [cols].
+        var xg: UnsafeMutablePointer<Int8>
+    }
+
+    /// x prepared for `type`'s kernels (`count` a multiple of 32).
+    static func prepare(_ x: UnsafePointer<Float>, count: Int, type: QuantType) -> Input {
+        let blocks = count / 32
+        // Floats: xp [count] | xs [blocks] | xd [blocks] | xc [count/4] | xq [count bytes] | xg [count bytes]
+        let scratch = QuantScratch.local(count + 2 * blocks + 3 * count / 4)
+        let input = Input(xp: scratch, xs: scratch + count,
+                          xq: UnsafeMutableRawPointer(scratch + count + 2 * blocks + count / 4).assumingMemoryBound(to: Int8.self),
+                          xd: scratch + count + blocks,
+                          xc: UnsafeMutableRawPointer(scratch + count + 2 * blocks).assumingMemoryBound(to: Int32.self),
+                          xg: UnsafeMutableRawPointer(scratch + count + 2 * blocks + count / 2).assumingMemoryBound(to: Int8.self))
+        if usesIntegers(type) {
+            quantize(x, blocks: blocks, into: input)
+            #if arch(x86_64)
+            if path == .avx512 && type != .q8_0 { TLLMKernelsAVX512.IntegerKernels.regroup(input.xq, blocks: blocks, into: input.xg) }
+            #endif
+            return input
+        }
         switch type {
         case .q4_0, .q4_1:
-            K.permute(x, count: count, into: xp, lane: K.nibbleLane)
-            K.blockSums(x, count: count, into: xs)
-        case .q8_0: K.permute(x, count: count, into: xp, lane: K.byteLane)
-        case .bf16: K.permute(x, count: count, into: xp, lane: K.halfLane)
-        case .f32, .f16: xp.update(from: x, count: count)
+            K.permute(x, count: count, into: input.xp, lane: K.nibbleLane)
+            K.blockSums(x, count: count, into: input.xs)
+        case .q8_0: K.permute(x, count: count, into: input.xp, lane: K.byteLane)
+        case .bf16: K.permute(x, count: count, into: input.xp, lane: K.halfLane)
+        case .f32, .f16: input.xp.update(from: x, count: count)
+        }
+        return input
+    }
+
+    /// Blocks of 32 of x as int8 with scale max |x| / 127 (round to nearest): `xq`, `xd`, `xs`,
+    /// `xc` of `input`. A block with a NaN or infinity gets a NaN scale, so the product is NaN as
+    /// with f32 arithmetic (never a trap converting it).
+    public static func quantizeActivations(_ x: UnsafePointer<Float>, blocks: Int, q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
+        for b in 0..<blocks {
+            let v = x + 32 * b
+            var amax: Float = 0, finite = true
+            for j in 0..<32 { amax = max(amax, abs(v[j])); finite = finite && v[j].isFinite }
+            guard finite else {
+                scales[b] = .nan
+                for j in 0..<32 { q[32 * b + j] = 0 }
+                continue
+            }
+            let d = amax / 127, id: Float = d > 0 ? 1 / d : 0
+            scales[b] = d
+            for j in 0..<32 { q[32 * b + j] = Int8((v[j] * id).rounded()) }
         }
     }
 
+    static func quantize(_ x: UnsafePointer<Float>, blocks: Int, into input: Input) {
+        quantizeActivations(x, blocks: blocks, q: input.xq, scales: input.xd)
+        for b in 0..<blocks {
+            var sum: Int32 = 0
+            for l in 0..<8 {
+                var s: Int32 = 0
+                for j in 0..<4 { s += Int32(input.xq[32 * b + 4 * l + j]) }
+                input.xc[8 * b + l] = -128 * s
+                sum += s
+            }
+            input.xs[b] = input.xd[b] * Float(sum)
+        }
+    }
+
+    // MARK: - Rows in parallel
+
     /// All rows of each `(matrix, y)` pair (same input width and type) with prepared activations,
     /// split over the decode pool in chunks of about 64 rows.
-    static func parallelRows(_ parts: [(QuantizedMatrix, UnsafeMutablePointer<Float>)], xp: UnsafePointer<Float>, xs: UnsafePointer<Float>) {
+    static func parallelRows(_ parts: [(QuantizedMatrix, UnsafeMutablePointer<Float>)], input: Input) {
         let total = parts.reduce(0) { $0 + $1.0.rows }
         let chunks = min(4 * max(1, Threading.count), max(1, total / 64))
         SpinPool.shared.run(chunks: chunks) { c in
@@ -183,7 +276,7 @@ public enum QuantDispatch {
             for (m, y) in parts {
                 if lo < base + m.rows && lo < hi {
                     let end = min(hi, base + m.rows)
-                    gemv(m, rows: (lo - base)..<(end - base), xp: xp, xs: xs, y: y)
+                    gemv(m, rows: (lo - base)..<(end - base), input: input, y: y)
                     lo = end
                 }
                 base += m.rows
@@ -192,8 +285,9 @@ public enum QuantDispatch {
     }
 
     /// Rows `rows` of `m · x` with prepared activations.
-    static func gemv(_ m: QuantizedMatrix, rows: Range<Int>, xp: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let blocks = m.cols / 32
+    static func gemv(_ m: QuantizedMatrix, rows: Range<Int>, input: Input, y: UnsafeMutablePointer<Float>) {
+        if usesIntegers(m.type) { return integerGemv(m, rows: rows, input: input, y: y) }
+        let blocks = m.cols / 32, xp = UnsafePointer(input.xp), xs = UnsafePointer(input.xs)
         switch (path, m.type) {
         case (.avx512, .q4_1): TLLMKernelsAVX512.QuantizedKernels.gemvQ4_1(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xp: xp, xs: xs, y: y)
         case (.avx512, .q4_0): TLLMKernelsAVX512.QuantizedKernels.gemvQ4_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xp: xp, xs: xs, y: y)
@@ -205,5 +299,24 @@ public enum QuantDispatch {
         case (.avx2, .bf16): TLLMKernelsAVX2.QuantizedKernels.gemvBF16(m.data, rowBytes: m.rowBytes, rows: rows, cols: m.cols, xp: xp, y: y)
         case (_, .f32), (_, .f16): fatalError("QuantDispatch.gemv: \(m.type) goes through BLAS")
         }
+    }
+
+    /// The integer kernels of the path in use.
+    static func integerGemv(_ m: QuantizedMatrix, rows: Range<Int>, input: Input, y: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        let blocks = m.cols / 32, xq = UnsafePointer(input.xq), xd = UnsafePointer(input.xd), xs = UnsafePointer(input.xs)
+        let xc = UnsafePointer(input.xc), xg = UnsafePointer(input.xg)
+        switch (path == .avx512, m.type) {
+        case (true, .q4_1): TLLMKernelsAVX512.IntegerKernels.gemvQ4_1(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs, y: y)
+        case (true, .q4_0): TLLMKernelsAVX512.IntegerKernels.gemvQ4_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs, y: y)
+        case (true, .q8_0): TLLMKernelsAVX512.IntegerKernels.gemvQ8_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xc: xc, y: y)
+        case (false, .q4_1): TLLMKernelsAVX2.IntegerKernels.gemvQ4_1(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xs: xs, y: y)
+        case (false, .q4_0): TLLMKernelsAVX2.IntegerKernels.gemvQ4_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xs: xs, y: y)
+        case (false, .q8_0): TLLMKernelsAVX2.IntegerKernels.gemvQ8_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xc: xc, y: y)
+        default: fatalError("QuantDispatch.integerGemv: \(m.type) has no integer kernel")
+        }
+        #else
+        fatalError("QuantDispatch.integerGemv: x86-64 only")
+        #endif
     }
 }
