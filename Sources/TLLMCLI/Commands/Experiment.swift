@@ -1,5 +1,6 @@
 import Foundation
 import TLLMCore
+import TLLMModels
 import TLLMTraining
 
 /// Which comparison `tllm experiment` runs.
@@ -9,7 +10,7 @@ struct ExperimentCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "experiment",
         summary: "run the comparisons and write Markdown + CSV tables (transfer | nsp | dictionary | icl | contrastive | mi | simcse | cpc)",
-        usage: "transfer|nsp|dictionary|icl|contrastive|mi|simcse|cpc [--quick] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
+        usage: "transfer|nsp|dictionary|icl|contrastive|mi|simcse|cpc [--quick] [--plan FILE.json] [--out docs/results] [--work runs/experiments] [--seeds 1,2,3] [--pretrain-tokens 3M] [--model RUN]",
         discussion: "dictionary: self-taught learning and semi-coupled dictionaries on the digits (seeds 1–5 unless --seeds),\nand with --model RUN sparse features of that GPT's residual stream (--layer L).")
 
     @Option("--out", "DIR", help: "where the tables go") var out = "docs/results"
@@ -20,6 +21,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option("--model", "RUN", help: "dictionary: a trained GPT run folder for the language-model part") var model: String?
     @Option("--layer", "L", help: "dictionary: read the residual stream after this block", .positive) var layer = 3
     @Flag("--quick", help: "icl: the short version (≤ 10 minutes on 2 cores)") var quick: Bool
+    @Option("--plan", "FILE.json", help: "icl: train one SymbolicTrainer plan from a JSON file instead of the suite") var plan: String?
     @Positionals("transfer|nsp|dictionary|icl|contrastive|mi|simcse|cpc") var which: [String]
     let output = OutputOptions()
     let runtime = RuntimeOptions()
@@ -87,6 +89,23 @@ struct ExperimentCommand: ParsableCommand {
 
     func runICL() throws {
         let t0 = Clock.now()
+        if let plan {
+            let url = URL(fileURLWithPath: plan)
+            let p: SymbolicTrainer.Plan
+            guard let data = FileManager.default.contents(atPath: url.path) else { throw CLIError("tllm experiment icl: \(plan): cannot read the plan") }
+            do { p = try JSONDecoder().decode(SymbolicTrainer.Plan.self, from: data) } catch let e as DecodingError {
+                throw CLIError("tllm experiment icl: \(plan): not a plan: \(ModelStore.describe(e))")
+            } catch { throw CLIError("tllm experiment icl: \(plan): not JSON") }
+            let r = try ICLExperiments(settings: .init(quick: quick)).run(plan: p, output: $out.isSet ? URL(fileURLWithPath: out) : nil,
+                                                                         progress: { Log.info("tllm experiment icl: \($0)") })
+            if output.json { printJSON(encodable: r); return }
+            print(String(format: "%@: accuracy %.3f, max prefix matching %.3f, ICL score %.3f, %d steps in %.1f min", r.summary.name,
+                         r.summary.recallAccuracy, r.summary.maxPrefixMatching, r.summary.iclScore, r.summary.steps, r.summary.seconds / 60))
+            if let shots = r.labelShots {
+                print("label mapping by shots: " + shots.sorted { Int($0.key)! < Int($1.key)! }.map { String(format: "%@: %.3f", $0.key, $0.value) }.joined(separator: ", "))
+            }
+            return
+        }
         let dir = URL(fileURLWithPath: $out.isSet ? out : "docs/results/icl")
         try ICLExperiments(settings: .init(quick: quick)).run(output: dir, progress: { Log.info("tllm experiment icl: \($0)") })
         if output.json, let data = FileManager.default.contents(atPath: dir.appendingPathComponent("summary.json").path) {

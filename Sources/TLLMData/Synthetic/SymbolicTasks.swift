@@ -22,6 +22,24 @@ public struct SymbolicVocabulary: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// From JSON: any field left out keeps its default.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func field(_ k: CodingKeys, _ v: inout Int) throws { if let x = try c.decodeIfPresent(Int.self, forKey: k) { v = x } }
+        try field(.keys, &keys); try field(.values, &values); try field(.symbols, &symbols); try field(.items, &items)
+        try field(.heldOutItems, &heldOutItems); try field(.labels, &labels); try field(.burstyItems, &burstyItems)
+    }
+
+    /// Checks the sizes (each ≥ 1, labels ≥ 2, held-out items fewer than items, a bursty sequence's
+    /// items among the training items).
+    public func validate() throws {
+        guard [keys, values, symbols, items, burstyItems].allSatisfy({ $0 >= 1 }), labels >= 2, heldOutItems >= 0, heldOutItems < items - 1,
+              burstyItems <= trainingItems, size <= 1 << 20 else {
+            throw TLLMError("symbolic vocabulary: needs keys, values, symbols, items, burstyItems ≥ 1, labels ≥ 2, 0 ≤ heldOutItems < items − 1, "
+                            + "burstyItems ≤ items − heldOutItems, at most 2²⁰ tokens (got \(self))")
+        }
+    }
+
     public static let bos: Int32 = 0
     public static let separator: Int32 = 1
     public func key(_ i: Int) -> Int32 { Int32(2 + i) }

@@ -39,6 +39,19 @@ public final class SymbolicTrainer {
             self.name = name; self.tasks = tasks; self.evaluation = evaluation
         }
 
+        /// From JSON: `name`, `tasks` and `evaluation` are required, every other field has the
+        /// default above (a plan file names only what it changes).
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(name: try c.decode(String.self, forKey: .name), tasks: try c.decode([SymbolicTask].self, forKey: .tasks),
+                      evaluation: try c.decode(SymbolicTask.self, forKey: .evaluation))
+            func field<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+            try field(.layers, &layers); try field(.dModel, &dModel); try field(.heads, &heads)
+            try field(.attentionOnly, &attentionOnly); try field(.steps, &steps); try field(.batch, &batch)
+            try field(.learningRate, &learningRate); try field(.warmup, &warmup); try field(.weightDecay, &weightDecay)
+            try field(.seed, &seed); try field(.recordEvery, &recordEvery); try field(.probe, &probe); try field(.vocabulary, &vocabulary)
+        }
+
         public var modelConfig: ModelConfig {
             // Label-shot probes get their answer appended (see `init`), one token longer.
             var probeLength = probe.length
@@ -77,6 +90,11 @@ public final class SymbolicTrainer {
     public init(plan: Plan) throws {
         guard !plan.tasks.isEmpty, plan.steps >= 1, plan.recordEvery >= 1, plan.batch >= 1, plan.learningRate > 0 else {
             throw TLLMError("symbolic training: needs at least one task and steps, recordEvery, batch ≥ 1, a positive learning rate")
+        }
+        try plan.vocabulary.validate()
+        guard plan.layers >= 1, plan.heads >= 1, plan.dModel >= plan.heads, plan.dModel % plan.heads == 0, plan.dModel <= 4096, plan.layers <= 64,
+              plan.learningRate.isFinite, plan.steps <= 10_000_000 else {
+            throw TLLMError("symbolic training: needs 1 ≤ layers ≤ 64, heads ≥ 1 dividing dModel ≤ 4096, a finite learning rate, steps ≤ 10⁷")
         }
         if case .recall(let p, let q) = plan.evaluation, p > plan.vocabulary.keys || q > p {
             throw TLLMError("symbolic training: recall with \(p) pairs and \(q) queries needs pairs ≤ \(plan.vocabulary.keys) keys and queries ≤ pairs")
