@@ -3,10 +3,25 @@ import TLLMContrastive
 import TLLMCore
 import TLLMData
 import TLLMDictionary
+import TLLMModels
+import TLLMTokenizer
 import TLLMTraining
 
 extension ContrastiveMethod: ArgumentChoice {}
 extension EncoderKind: ArgumentChoice {}
+
+/// `tllm contrastive --method`: the image methods of TLLMContrastive, and SimCSE on text.
+enum ContrastiveChoice: String, ArgumentChoice {
+    case simclr, moco, infonce, nce, dim, simcse
+    /// The image method, nil for the text ones.
+    var image: ContrastiveMethod? { ContrastiveMethod(rawValue: rawValue) }
+}
+
+/// `tllm contrastive --encoder`: the image backbones, or the BERT encoder of a text run.
+enum EncoderChoice: String, ArgumentChoice {
+    case cnn, mlp, bert
+    var image: EncoderKind? { EncoderKind(rawValue: rawValue) }
+}
 
 /// Images for the contrastive commands: the bundled digits (÷ 16) or a CSV of 8×8 images.
 func contrastiveImages(_ input: VectorDataOptions) throws -> (images: Tensor, labels: [Int]) {
@@ -20,18 +35,26 @@ func contrastiveImages(_ input: VectorDataOptions) throws -> (images: Tensor, la
 struct ContrastiveCommand: ParsableCommand {
     static let info = CommandInfo(
         name: "contrastive",
-        summary: "train an image encoder with a contrastive method (SimCLR, MoCo, InfoNCE, NCE) on unlabelled digits",
-        usage: "[--method simclr|moco|infonce|nce] [--data digits|FILE.csv] [--encoder cnn|mlp] [--epochs 100] [--batch 256] [--temperature 0.2] [--queue 1024] [--momentum 0.99] [--lr 2e-3] [--seed 1] --out RUN [--json]",
+        summary: "train an encoder contrastively: images (SimCLR, MoCo, InfoNCE, NCE, DIM on digits) or text (SimCSE on a corpus)",
+        usage: "[--method simclr|moco|infonce|nce|dim] [--data digits|FILE.csv] [--encoder cnn|mlp] [--epochs 100] [--batch 256] [--temperature 0.2] [--queue 1024] [--momentum 0.99] [--lr 2e-3] [--seed 1] --out RUN [--json]\n"
+            + "       --method simcse --model BERT_RUN [--data shakespeare|kjv|all|FILE|DIR] [--steps 100] [--batch 32] [--temperature 0.05] [--dropout 0.1] [--lr 1e-4] --out RUN",
         discussion: """
-        Trains on the training pool of a fixed stratified split (70%; labels unused) and never sees the 30% test
+        Images: trains on the training pool of a fixed stratified split (70%; labels unused) and never sees the 30% test
         images that `tllm contrastive probe` scores on. Two augmented views per image: shift ±1 px, rotation ±15°,
         intensity ×[0.8, 1.2], Gaussian noise 0.05, a 3×3 cutout. Writes RUN/model.safetensors, contrastive.json,
         metrics.csv.
+        Text (simcse): the BERT of BERT_RUN (e.g. from `tllm train --objective mlm`) encodes each sentence of the corpus
+        (its speeches, verses or paragraphs) twice with dropout; the pair is the positive, the batch the negatives.
+        Writes a model run (model.safetensors, config.json, tokenizer.json, metrics.csv) that `tllm finetune --model RUN
+        --mode probe --pool mean` and the other model commands take.
         """)
 
-    @Option("--method", "M", help: "contrastive objective") var method = ContrastiveMethod.simclr
+    @Option("--method", "M", help: "contrastive objective") var method = ContrastiveChoice.simclr
     let input = VectorDataOptions()
-    @Option("--encoder", "E", help: "backbone") var encoder = EncoderKind.cnn
+    @Option("--encoder", "E", help: "backbone (bert: the --model run's encoder, for simcse)") var encoder = EncoderChoice.cnn
+    @Option("--model", "RUN", help: "simcse: the BERT run to start from") var model: String?
+    @Option("--steps", "N", help: "simcse: AdamW steps", .positive) var steps = 100
+    @Option("--dropout", "P", help: "simcse: dropout while training (the augmentation)", .unitInterval) var dropout: Float = 0.1
     @Option("--width", "C", help: "base width of the backbone (features = 2C)", .positive) var width = 32
     @Option("--epochs", "N", help: "passes over the training pool", .positive) var epochs = 100
     @Option("--batch", "B", help: "images per step (2B views)", .positive) var batch = 256
@@ -50,6 +73,9 @@ struct ContrastiveCommand: ParsableCommand {
         guard let out else { throw CLIError("tllm contrastive: --out RUN is required") }
         let run = URL(fileURLWithPath: out)
         try RunFolder.checkEmptyOrNew(run)
+        guard let method = method.image else { return try runText(run) }
+        guard let encoder = encoder.image else { throw CLIError("tllm contrastive: --encoder bert is for --method simcse (images: cnn or mlp)") }
+        if model != nil { throw CLIError("tllm contrastive: --model is for --method simcse (image encoders start from random weights)") }
         let (images, labels) = try contrastiveImages(input)
         let split = FewLabelSplit(labels: labels.isEmpty ? [Int](repeating: 0, count: images.shape[0]) : labels)
         let pool = Tensor(shape: [split.pool.count, 1, 8, 8], values: split.pool.flatMap { i in Array(UnsafeBufferPointer(start: images.data + i * 64, count: 64)) })
@@ -71,6 +97,44 @@ struct ContrastiveCommand: ParsableCommand {
         } else {
             print(String(format: "%@ on %d images, %d epochs: loss %.4f → %.4f in %.1f s; saved %@", method.rawValue, pool.shape[0], epochs,
                          records.first!.loss, last.loss, last.seconds, run.path))
+        }
+    }
+}
+
+extension ContrastiveCommand {
+    /// SimCSE: the BERT of `--model` trained on the sentences of `--data` (a corpus), saved as a model run.
+    func runText(_ run: URL) throws {
+        guard let model else { throw CLIError("tllm contrastive --method simcse: --model BERT_RUN is required (the encoder to train)") }
+        if $encoder.isSet && encoder != .bert { throw CLIError("tllm contrastive --method simcse: the encoder is the BERT of --model (--encoder bert)") }
+        var s = SimCSETrainer.Settings()
+        s.steps = steps; s.batch = $batch.isSet ? batch : 32; s.learningRate = $lr.isSet ? lr : 1e-4
+        s.temperature = $temperature.isSet ? temperature : 0.05; s.dropout = dropout; s.seed = seed
+        try s.validate()
+        let encoder = try SimCSETrainer.loadEncoder(URL(fileURLWithPath: model), dropout: dropout)
+        let corpus = try Corpus.load(input.$data.isSet ? input.data : "shakespeare")
+        let sentences = SimCSETrainer.sentences(corpus)
+        guard sentences.count >= 2 else {
+            throw TLLMError("SimCSE needs at least 2 sentences (segments of ≥ 20 characters); this corpus has \(sentences.count)", file: corpus.source)
+        }
+        let progress = ProgressDisplay()
+        let t0 = Clock.now()
+        let losses = SimCSETrainer(settings: s).fit(encoder, sentences: sentences) { step, loss in
+            progress.update(String(format: "step %d/%d  loss %.4f", step, s.steps, loss))
+        }
+        progress.finish()
+        var config = encoder.0.config
+        config.dropout = try ModelStore.readConfig(try ModelStore.resolve(URL(fileURLWithPath: model))).dropout
+        try ModelStore.save(encoder.0.namedParameters, config: config, to: run, metadata: ["tllm_contrastive": "simcse"])
+        try VocabularyFiles.writeJSON(encoder.1, to: run.appendingPathComponent("tokenizer.json"))
+        try AtomicFile.write("step,loss\n" + losses.enumerated().map { "\($0 + 1),\($1)" }.joined(separator: "\n") + "\n",
+                             to: run.appendingPathComponent("metrics.csv"))
+        let seconds = Clock.now() - t0
+        if output.json {
+            printJSON(["method": "simcse", "encoder": "bert", "steps": s.steps, "sentences": sentences.count, "first_loss": losses.first!,
+                       "final_loss": losses.last!, "seconds": seconds, "out": run.path])
+        } else {
+            print(String(format: "simcse on %d sentences of %@, %d steps: loss %.4f → %.4f in %.1f s; saved %@", sentences.count, corpus.name,
+                         s.steps, losses.first!, losses.last!, seconds, run.path))
         }
     }
 }

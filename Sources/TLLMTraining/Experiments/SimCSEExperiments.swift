@@ -65,36 +65,13 @@ public struct SimCSEExperiments {
                              to: output.appendingPathComponent("simcse.md"))
     }
 
-    /// The pretrained encoder with dropout switched on for training.
-    func load(_ run: URL) throws -> (BERTModel, Tokenizer) {
-        let dir = try ModelStore.resolve(run)
-        var c = try ModelStore.readConfig(dir)
-        c.dropout = settings.dropout
-        let bert = try BERTModel(configuration: c, seed: 0)
-        try ModelStore.loadWeights(into: bert.namedParameters, from: dir)
-        return (bert, try VocabularyFiles.load(dir.appendingPathComponent("tokenizer.json").path))
-    }
+    func load(_ run: URL) throws -> (BERTModel, Tokenizer) { try SimCSETrainer.loadEncoder(run, dropout: settings.dropout) }
 
-    /// InfoNCE between the two texts of each row (`batch` rows a step), in-batch negatives, cosine / τ.
     func train(_ m: (BERTModel, Tokenizer), seed: UInt64, batch next: (inout RandomGenerator) -> ([String], [String])) -> [Double] {
-        let (bert, tok) = m
-        let optimizer = AdamW(groups: ParameterGroup.standard(bert.parameters, weightDecay: 0), learningRate: settings.learningRate)
-        var data = RandomGenerator(seed: seed, stream: RandomGenerator.streamID("simcse-data"))
-        var dropout = RandomGenerator(seed: seed, stream: RandomGenerator.streamID("simcse-dropout"))
-        var losses: [Double] = []
-        for _ in 0..<settings.steps {
-            let (a, b) = next(&data)
-            let ctx = ForwardContext.training(rng: dropout)
-            let za = bert.features(bert.encodeInputs(a.map { TextPair($0) }, tokenizer: tok), pooling: .mean, layer: nil, context: ctx)
-            let zb = bert.features(bert.encodeInputs(b.map { TextPair($0) }, tokenizer: tok), pooling: .mean, layer: nil, context: ctx)
-            dropout = ctx.rng!
-            let logits = za.l2Normalized().matmul(zb.l2Normalized(), transposeOther: true).scaled(by: 1 / settings.temperature)
-            let loss = ContrastiveLoss.infoNCE(logits: logits, positive: (0..<a.count).map(Int32.init))
-            losses.append(Double(loss.item))
-            loss.backward()
-            optimizer.step(); optimizer.zeroGrad()
-        }
-        return losses
+        var t = SimCSETrainer.Settings()
+        t.steps = settings.steps; t.batch = settings.batch; t.learningRate = settings.learningRate
+        t.temperature = settings.temperature; t.dropout = settings.dropout; t.seed = seed
+        return SimCSETrainer(settings: t).fit(m, pairs: next)
     }
 
     /// Mean-pooled features in evaluation mode, `[n, d]`.
