@@ -23,7 +23,9 @@ extension ICLExperiments {
         let t = try train(plan, progress: progress)
         var shots: [String: Double]?
         if case .labelShots = plan.evaluation {
-            shots = Dictionary(uniqueKeysWithValues: settings.shots.map { s in
+            // Only shot counts whose sequences fit the model's context.
+            let fitting = settings.shots.filter { SymbolicTask.labelShots(shots: $0).length <= plan.modelConfig.context }
+            shots = Dictionary(uniqueKeysWithValues: fitting.map { s in
                 ("\(s)", t.trainer.accuracy(on: .labelShots(shots: s), count: 512))
             })
         }

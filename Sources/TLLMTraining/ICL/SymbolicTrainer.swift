@@ -17,6 +17,8 @@ public final class SymbolicTrainer {
         public var dModel = 64
         public var heads = 2
         public var attentionOnly = true
+        /// Learned absolute positions (GPT-2's) or rotary ones.
+        public var positions = ModelConfig.Positions.learned
         public var tasks: [SymbolicTask]
         /// The task whose accuracy is tracked (held-out sequences, fresh maps).
         public var evaluation: SymbolicTask
@@ -47,7 +49,7 @@ public final class SymbolicTrainer {
                       evaluation: try c.decode(SymbolicTask.self, forKey: .evaluation))
             func field<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
             try field(.layers, &layers); try field(.dModel, &dModel); try field(.heads, &heads)
-            try field(.attentionOnly, &attentionOnly); try field(.steps, &steps); try field(.batch, &batch)
+            try field(.attentionOnly, &attentionOnly); try field(.positions, &positions); try field(.steps, &steps); try field(.batch, &batch)
             try field(.learningRate, &learningRate); try field(.warmup, &warmup); try field(.weightDecay, &weightDecay)
             try field(.seed, &seed); try field(.recordEvery, &recordEvery); try field(.probe, &probe); try field(.vocabulary, &vocabulary)
         }
@@ -59,6 +61,7 @@ public final class SymbolicTrainer {
             let T = max(tasks.map(\.length).max() ?? 1, evaluation.length, probeLength)
             var c = ModelConfig(vocabSize: vocabulary.size, context: T, layers: layers, dModel: dModel, heads: heads)
             c.attentionOnly = attentionOnly
+            c.positions = positions
             return c
         }
     }
@@ -101,10 +104,6 @@ public final class SymbolicTrainer {
         }
         for case .recall(let p, let q) in plan.tasks + [plan.probe] where p > plan.vocabulary.keys || q > p {
             throw TLLMError("symbolic training: recall with \(p) pairs and \(q) queries needs pairs ≤ \(plan.vocabulary.keys) keys and queries ≤ pairs")
-        }
-        let T = plan.tasks[0].length
-        guard plan.tasks.allSatisfy({ $0.length == T }) else {
-            throw TLLMError("symbolic training: the tasks of one run must share a length (got \(plan.tasks.map(\.length)))")
         }
         self.plan = plan
         model = try GPTModel(configuration: plan.modelConfig, seed: plan.seed)
@@ -156,7 +155,10 @@ public final class SymbolicTrainer {
                               learningRate: p.learningRate, beta1: 0.9, beta2: 0.98)
         let schedule = WarmupCosineSchedule(peak: p.learningRate, minimum: p.learningRate / 10, warmupSteps: p.warmup, totalSteps: p.steps)
         var rng = RandomGenerator(seed: p.seed, stream: RandomGenerator.streamID("symbolic-training"))
-        let T = p.tasks[0].length
+        // Tasks of different lengths share a batch: shorter sequences are padded at the end with
+        // separators whose targets are ignored (the model is causal, so padding changes nothing
+        // before it).
+        let T = p.tasks.map(\.length).max()!
         var records = [measure(step: 0, loss: .nan)]
         progress?(records[0])
         var window = 0.0, count = 0
@@ -167,6 +169,10 @@ public final class SymbolicTrainer {
                 let task = p.tasks[rng.nextInt(below: p.tasks.count)]
                 let s = task.sample(p.vocabulary, rng: &rng)
                 ids += s.tokens; targets += s.targets
+                if s.tokens.count < T {
+                    ids += [Int32](repeating: SymbolicVocabulary.separator, count: T - s.tokens.count)
+                    targets += [Int32](repeating: SymbolicSequence.ignored, count: T - s.tokens.count)
+                }
             }
             optimizer.learningRate = schedule.learningRate(at: step - 1)
             let loss = model.loss(ids, targets: targets, batch: p.batch, length: T, context: .training(rng: nil))
