@@ -34,4 +34,30 @@ final class SymbolicTrainerTests: XCTestCase {
         let c = try SymbolicTrainer(plan: plan).train()
         XCTAssertNotEqual(a.last!.loss, c.last!.loss)
     }
+
+    /// A plan file names only what it changes; stages run in order; tasks of different lengths
+    /// share batches (padding at the end changes nothing a causal model computes before it).
+    func testPlansFromJSONStagesAndMixedLengths() throws {
+        let json = """
+        {"name": "mixed", "tasks": [{"recall": {"pairs": 2, "queries": 2}}, {"labels": {"lines": 4, "distribution": "bursty"}}],
+         "steps": 30, "then": [{"tasks": [{"labels": {"lines": 9, "distribution": "uniform"}}], "steps": 20}],
+         "evaluation": {"labelShots": {"shots": 2}}, "probe": {"labelShots": {"shots": 2}}, "layers": 1, "dModel": 16, "recordEvery": 25, "vocabulary": {"items": 40, "heldOutItems": 4}}
+        """
+        let plan = try JSONDecoder().decode(SymbolicTrainer.Plan.self, from: Data(json.utf8))
+        XCTAssertEqual(plan.heads, 2); XCTAssertEqual(plan.batch, 32); XCTAssertEqual(plan.vocabulary.labels, 8)  // defaults kept
+        XCTAssertEqual(plan.vocabulary.items, 40); XCTAssertEqual(plan.totalSteps, 50)
+        XCTAssertEqual(plan.tasks(atStep: 30), plan.tasks); XCTAssertEqual(plan.tasks(atStep: 31), [.labels(lines: 9, distribution: .uniform)])
+        XCTAssertEqual(plan.modelConfig.context, 19, "the longest task of any stage")
+        let records = try SymbolicTrainer(plan: plan).train()
+        XCTAssertEqual(records.map(\.step), [0, 25, 50])
+        XCTAssertTrue(records.dropFirst().allSatisfy { $0.loss.isFinite })
+        // Bad plans: an empty stage, a vocabulary with one label, a missing field.
+        var bad = plan
+        bad.then = [.init(tasks: [], steps: 5)]
+        XCTAssertThrowsError(try SymbolicTrainer(plan: bad))
+        bad = plan
+        bad.vocabulary.labels = 1
+        XCTAssertThrowsError(try SymbolicTrainer(plan: bad))
+        XCTAssertThrowsError(try JSONDecoder().decode(SymbolicTrainer.Plan.self, from: Data(#"{"name": "x", "tasks": []}"#.utf8)))
+    }
 }

@@ -57,11 +57,13 @@ extension ICLExperiments {
         ## 3. Label mapping: bursty against uniform training (`label-mapping.svg`)
 
         Training: \(SymbolicVocabulary().trainingItems) items, \(SymbolicVocabulary().labels) labels drawn fresh for every sequence (only the context tells an item's
-        label), 17 lines per sequence, scored on the lines of items seen before in the sequence; bursty:
-        \(SymbolicVocabulary().burstyItems) items per sequence, each repeated; uniform: every line an item drawn from all of them (repeats are
-        rare). Evaluation: 512 sequences, labels drawn fresh, k lines of the query item and k of a distractor item
-        with another label, shuffled, then the query item; chance is 1/\(SymbolicVocabulary().labels), guessing one of the labels in
-        context 0.5, reading the item's own label 1.
+        label), scored on the lines of items seen before in the sequence; bursty: \(SymbolicVocabulary().burstyItems) items per sequence,
+        each repeated; uniform: every line an item drawn from all of them (repeats are rare). Curriculum (2-layer
+        attention-only, d 64): \(settings.labelSteps) steps of label sequences of 8 lines mixed with associative recall (4 pairs),
+        then \(settings.labelLongSteps) steps with sequences of 17 lines added (8-shot prompts are 34 tokens). Label lines alone,
+        bursty or not, stall at choosing among the labels in context (0.5) — see the README. Evaluation: 512 sequences,
+        labels drawn fresh, k lines of the query item and k of a distractor item with another label, shuffled, then the
+        query item; chance is 1/\(SymbolicVocabulary().labels), guessing one of the labels in context 0.5, reading the item's own label 1.
 
         | training | 
         """

@@ -70,7 +70,7 @@ extension ICLExperiments {
         let phase = try phasePlans().map { try train($0, progress: progress) }
         try writeRecords(phase, to: output.appendingPathComponent("phase-change.csv"))
         try phaseChart(phase).svg().write(to: output.appendingPathComponent("phase-change.svg"), atomically: true, encoding: .utf8)
-        let change = PhaseChange(phase[0].records, steps: phase[0].trainer.plan.steps)
+        let change = PhaseChange(phase[0].records, steps: phase[0].trainer.plan.totalSteps)
         for (t, slug) in zip(phase, ["2-layer", "1-layer"]) {                     // for `tllm analyze heads`
             let m = t.trainer.model
             try ModelStore.save(m.namedParameters, config: m.config, to: output.appendingPathComponent("models/\(slug)"))

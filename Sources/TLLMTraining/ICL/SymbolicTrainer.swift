@@ -36,6 +36,33 @@ public final class SymbolicTrainer {
         /// occurrence), the ICL score on the whole sequence.
         public var probe: SymbolicTask = .induction(length: 33, period: 16)
         public var vocabulary = SymbolicVocabulary()
+        /// Later stages (a curriculum): after `steps` steps on `tasks`, each stage trains on its
+        /// own tasks for its steps; one learning-rate schedule spans them all.
+        public var then: [Stage] = []
+
+        /// A stage of a curriculum.
+        public struct Stage: Codable, Sendable {
+            public var tasks: [SymbolicTask]
+            public var steps: Int
+            public init(tasks: [SymbolicTask], steps: Int) { self.tasks = tasks; self.steps = steps }
+        }
+
+        /// Steps over all stages.
+        public var totalSteps: Int { steps + then.reduce(0) { $0 + $1.steps } }
+
+        /// Every task of every stage.
+        public var allTasks: [SymbolicTask] { tasks + then.flatMap(\.tasks) }
+
+        /// The tasks trained at `step` (1-based).
+        public func tasks(atStep step: Int) -> [SymbolicTask] {
+            var end = steps
+            if step <= end { return tasks }
+            for s in then {
+                end += s.steps
+                if step <= end { return s.tasks }
+            }
+            return then.last?.tasks ?? tasks
+        }
 
         public init(name: String, tasks: [SymbolicTask], evaluation: SymbolicTask) {
             self.name = name; self.tasks = tasks; self.evaluation = evaluation
@@ -52,13 +79,14 @@ public final class SymbolicTrainer {
             try field(.attentionOnly, &attentionOnly); try field(.positions, &positions); try field(.steps, &steps); try field(.batch, &batch)
             try field(.learningRate, &learningRate); try field(.warmup, &warmup); try field(.weightDecay, &weightDecay)
             try field(.seed, &seed); try field(.recordEvery, &recordEvery); try field(.probe, &probe); try field(.vocabulary, &vocabulary)
+            try field(.then, &then)
         }
 
         public var modelConfig: ModelConfig {
             // Label-shot probes get their answer appended (see `init`), one token longer.
             var probeLength = probe.length
             if case .labelShots = probe { probeLength += 1 }
-            let T = max(tasks.map(\.length).max() ?? 1, evaluation.length, probeLength)
+            let T = max(allTasks.map(\.length).max() ?? 1, evaluation.length, probeLength)
             var c = ModelConfig(vocabSize: vocabulary.size, context: T, layers: layers, dModel: dModel, heads: heads)
             c.attentionOnly = attentionOnly
             c.positions = positions
@@ -91,18 +119,19 @@ public final class SymbolicTrainer {
     let earlyBaseline: Double?
 
     public init(plan: Plan) throws {
-        guard !plan.tasks.isEmpty, plan.steps >= 1, plan.recordEvery >= 1, plan.batch >= 1, plan.learningRate > 0 else {
+        guard !plan.tasks.isEmpty, plan.steps >= 1, plan.recordEvery >= 1, plan.batch >= 1, plan.learningRate > 0,
+              plan.then.allSatisfy({ !$0.tasks.isEmpty && $0.steps >= 1 }) else {
             throw TLLMError("symbolic training: needs at least one task and steps, recordEvery, batch ≥ 1, a positive learning rate")
         }
         try plan.vocabulary.validate()
         guard plan.layers >= 1, plan.heads >= 1, plan.dModel >= plan.heads, plan.dModel % plan.heads == 0, plan.dModel <= 4096, plan.layers <= 64,
-              plan.learningRate.isFinite, plan.steps <= 10_000_000 else {
+              plan.learningRate.isFinite, plan.totalSteps <= 10_000_000 else {
             throw TLLMError("symbolic training: needs 1 ≤ layers ≤ 64, heads ≥ 1 dividing dModel ≤ 4096, a finite learning rate, steps ≤ 10⁷")
         }
         if case .recall(let p, let q) = plan.evaluation, p > plan.vocabulary.keys || q > p {
             throw TLLMError("symbolic training: recall with \(p) pairs and \(q) queries needs pairs ≤ \(plan.vocabulary.keys) keys and queries ≤ pairs")
         }
-        for case .recall(let p, let q) in plan.tasks + [plan.probe] where p > plan.vocabulary.keys || q > p {
+        for case .recall(let p, let q) in plan.allTasks + [plan.probe] where p > plan.vocabulary.keys || q > p {
             throw TLLMError("symbolic training: recall with \(p) pairs and \(q) queries needs pairs ≤ \(plan.vocabulary.keys) keys and queries ≤ pairs")
         }
         self.plan = plan
@@ -148,25 +177,26 @@ public final class SymbolicTrainer {
         }
     }
 
-    /// Trains for `plan.steps`, returning the record (one row per `recordEvery` steps).
+    /// Trains for `plan.totalSteps` (all stages), returning the record (one row per `recordEvery` steps).
     public func train(progress: ((Record) -> Void)? = nil) -> [Record] {
         let p = plan
         let optimizer = AdamW(groups: ParameterGroup.standard(model.parameters, weightDecay: p.weightDecay),
                               learningRate: p.learningRate, beta1: 0.9, beta2: 0.98)
-        let schedule = WarmupCosineSchedule(peak: p.learningRate, minimum: p.learningRate / 10, warmupSteps: p.warmup, totalSteps: p.steps)
+        let schedule = WarmupCosineSchedule(peak: p.learningRate, minimum: p.learningRate / 10, warmupSteps: p.warmup, totalSteps: p.totalSteps)
         var rng = RandomGenerator(seed: p.seed, stream: RandomGenerator.streamID("symbolic-training"))
         // Tasks of different lengths share a batch: shorter sequences are padded at the end with
         // separators whose targets are ignored (the model is causal, so padding changes nothing
         // before it).
-        let T = p.tasks.map(\.length).max()!
+        let T = p.allTasks.map(\.length).max()!
         var records = [measure(step: 0, loss: .nan)]
         progress?(records[0])
         var window = 0.0, count = 0
-        for step in 1...p.steps {
+        for step in 1...p.totalSteps {
+            let tasks = p.tasks(atStep: step)
             var ids: [Int32] = [], targets: [Int32] = []
             ids.reserveCapacity(p.batch * T); targets.reserveCapacity(p.batch * T)
             for _ in 0..<p.batch {
-                let task = p.tasks[rng.nextInt(below: p.tasks.count)]
+                let task = tasks[rng.nextInt(below: tasks.count)]
                 let s = task.sample(p.vocabulary, rng: &rng)
                 ids += s.tokens; targets += s.targets
                 if s.tokens.count < T {
@@ -181,7 +211,7 @@ public final class SymbolicTrainer {
             GradientClipping.clip(model.parameters, maxNorm: 1)
             optimizer.step()
             optimizer.zeroGrad()
-            if step % p.recordEvery == 0 || step == p.steps {
+            if step % p.recordEvery == 0 || step == p.totalSteps {
                 let r = measure(step: step, loss: window / Double(count))
                 records.append(r)
                 progress?(r)
