@@ -246,6 +246,9 @@ def _xl_server(model, threads, n_ctx):
     p.cpuparams.n_threads = threads
     p.cpuparams_batch.n_threads = threads
     p.cache_ram_mib = 0  # no host-RAM prompt cache
+    if os.environ.get("LLAMACPP_CACHE_F32"):  # F32 KV cache instead of F16 (the quality comparison's control)
+        p.cache_type_k = xlc.ggml_type.GGML_TYPE_F32
+        p.cache_type_v = xlc.ggml_type.GGML_TYPE_F32
     p.warmup = True
     return xlc, xlc.Server(p)
 
