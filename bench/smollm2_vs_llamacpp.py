@@ -249,6 +249,8 @@ def _xl_server(model, threads, n_ctx):
     if os.environ.get("LLAMACPP_CACHE_F32"):  # F32 KV cache instead of F16 (the quality comparison's control)
         p.cache_type_k = xlc.ggml_type.GGML_TYPE_F32
         p.cache_type_v = xlc.ggml_type.GGML_TYPE_F32
+    if os.environ.get("LLAMACPP_FLASH_ATTN") is not None:  # -1 auto, 0 off, 1 on
+        p.flash_attn_type = int(os.environ["LLAMACPP_FLASH_ATTN"])
     p.warmup = True
     return xlc, xlc.Server(p)
 
