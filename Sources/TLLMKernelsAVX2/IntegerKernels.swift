@@ -37,53 +37,79 @@ public enum IntegerKernels {
         acc.addingProduct(_mm256_cvtepi32_ps(dot(nibbles(p + qs), loadX(xq, b))), SIMD8<Float>(repeating: scale))
     }
 
-    /// Q4_1 rows `rows` of W (blocks of 20 bytes: d, m, 16 bytes of nibbles).
-    public static func gemvQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int,
-                                xq: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// Q4_1 rows `rows` of W (blocks of 20 bytes: d, m, 16 bytes of nibbles). `xg` is x regrouped
+    /// (TLLMCore's `QuantDispatch.regroup`).
+    public static func gemvQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int, xq: UnsafePointer<Int8>,
+                                xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         for r in rows {
-            let row = w + r * rowBytes
-            var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-            var off: Float = 0
-            var b = 0
-            while b + 2 <= blocks {
-                let p0 = row + 20 * b, p1 = p0 + 20
-                acc0 = block4(p0, 4, xq, b, half(p0, 0) * xd[b], acc0)
-                acc1 = block4(p1, 4, xq, b + 1, half(p1, 0) * xd[b + 1], acc1)
-                off += half(p0, 2) * xs[b] + half(p1, 2) * xs[b + 1]
-                b += 2
-            }
-            if b < blocks {
-                let p0 = row + 20 * b
-                acc0 = block4(p0, 4, xq, b, half(p0, 0) * xd[b], acc0)
-                off += half(p0, 2) * xs[b]
-            }
-            y[r] = horizontalSum(acc0 + acc1) + off
+            y[r] = rowQ4(w + r * rowBytes, blockBytes: 20, minimum: true, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs)
         }
     }
 
     /// Q4_0 rows (blocks of 18 bytes: d, 16 bytes of nibbles; w = d·(q − 8)).
-    public static func gemvQ4_0(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int,
-                                xq: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    public static func gemvQ4_0(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int, xq: UnsafePointer<Int8>,
+                                xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         for r in rows {
-            let row = w + r * rowBytes
-            var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-            var off: Float = 0
-            var b = 0
-            while b + 2 <= blocks {
-                let p0 = row + 18 * b, p1 = p0 + 18
-                let d0 = half(p0, 0), d1 = half(p1, 0)
-                acc0 = block4(p0, 2, xq, b, d0 * xd[b], acc0)
-                acc1 = block4(p1, 2, xq, b + 1, d1 * xd[b + 1], acc1)
-                off += d0 * xs[b] + d1 * xs[b + 1]
-                b += 2
-            }
-            if b < blocks {
-                let p0 = row + 18 * b, d0 = half(p0, 0)
-                acc0 = block4(p0, 2, xq, b, d0 * xd[b], acc0)
-                off += d0 * xs[b]
-            }
-            y[r] = horizontalSum(acc0 + acc1) - 8 * off
+            y[r] = rowQ4(w + r * rowBytes, blockBytes: 18, minimum: false, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs)
         }
+    }
+
+    /// One 4-bit row: 8 blocks per step, their 8 (d, m) words loaded, split into halves and
+    /// converted as vectors; 2 blocks per register (low nibbles against x's first halves, high
+    /// against its second halves), lanes 0…3 summing the first block and 4…7 the second. The
+    /// ≤ 7 blocks left over go one at a time.
+    @inline(__always)
+    static func rowQ4(_ row: UnsafeRawPointer, blockBytes bb: Int, minimum: Bool, blocks: Int, xq: UnsafePointer<Int8>,
+                      xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>) -> Float {
+        let qs = minimum ? 4 : 2
+        let mask = _mm256_set1_epi8(0x0F)
+        // Which scale each lane of the k-th block pair takes (lanes 0…3 block 2k, 4…7 block 2k + 1).
+        let spread0 = unsafeBitCast(SIMD8<Int32>(0, 0, 0, 0, 1, 1, 1, 1), to: __m256i.self)
+        let spread1 = unsafeBitCast(SIMD8<Int32>(2, 2, 2, 2, 3, 3, 3, 3), to: __m256i.self)
+        let spread2 = unsafeBitCast(SIMD8<Int32>(4, 4, 4, 4, 5, 5, 5, 5), to: __m256i.self)
+        let spread3 = unsafeBitCast(SIMD8<Int32>(6, 6, 6, 6, 7, 7, 7, 7), to: __m256i.self)
+        let halves = unsafeBitCast(SIMD32<UInt8>(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                                 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15), to: __m256i.self)
+        let order = unsafeBitCast(SIMD8<Int32>(0, 1, 4, 5, 2, 3, 6, 7), to: __m256i.self)
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), off8 = SIMD8<Float>()
+        @inline(__always) func word(_ p: UnsafeRawPointer, _ i: Int) -> UInt32 { p.loadUnaligned(fromByteOffset: bb * i, as: UInt32.self) }
+        @inline(__always) func pair(_ p: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Float> {
+            @inline(__always) func q(_ i: Int) -> SIMD2<Int64> { p.loadUnaligned(fromByteOffset: bb * i + qs, as: SIMD2<Int64>.self) }
+            let w = __m256i(lowHalf: q(0), highHalf: q(1))
+            let lo = _mm256_and_si256(w, mask), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), mask)
+            let s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x.loadUnaligned(as: __m256i.self)),
+                                       _mm256_maddubs_epi16(hi, x.loadUnaligned(fromByteOffset: 64, as: __m256i.self)))
+            return _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)))
+        }
+        var b = 0
+        while b + 8 <= blocks {
+            let p = row + bb * b
+            // The 8 (d, m) words → [d₀…d₇ | m₀…m₇] as halves: one byte shuffle per 128-bit lane, one
+            // dword permute across lanes.
+            let words = unsafeBitCast(SIMD8<UInt32>(word(p, 0), word(p, 1), word(p, 2), word(p, 3), word(p, 4), word(p, 5), word(p, 6), word(p, 7)),
+                                      to: __m256i.self)
+            let split = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(words, halves), order)
+            let dw = _mm256_cvtph_ps(split.lowHalf)
+            let d = dw * UnsafeRawPointer(xd + b).loadUnaligned(as: SIMD8<Float>.self)
+            let xsb = UnsafeRawPointer(xs + b).loadUnaligned(as: SIMD8<Float>.self)
+            off8 = off8.addingProduct(minimum ? _mm256_cvtph_ps(split.highHalf) : dw, xsb)
+            let g = UnsafeRawPointer(xg + 32 * b)            // unit b/4 at 128·(b/4) bytes
+            acc0 = acc0.addingProduct(pair(p, g), _mm256_permutevar8x32_ps(d, spread0))
+            acc1 = acc1.addingProduct(pair(p + 2 * bb, g + 32), _mm256_permutevar8x32_ps(d, spread1))
+            acc0 = acc0.addingProduct(pair(p + 4 * bb, g + 128), _mm256_permutevar8x32_ps(d, spread2))
+            acc1 = acc1.addingProduct(pair(p + 6 * bb, g + 160), _mm256_permutevar8x32_ps(d, spread3))
+            b += 8
+        }
+        var acc = acc0 + acc1
+        let a = off8.lowHalf + off8.highHalf
+        var off = (a[0] + a[2]) + (a[1] + a[3])
+        while b < blocks {
+            let p = row + bb * b, d0 = half(p, 0)
+            acc = block4(p, qs, xq, b, d0 * xd[b], acc)
+            off += (minimum ? half(p, 2) : d0) * xs[b]
+            b += 1
+        }
+        return horizontalSum(acc) + (minimum ? off : -8 * off)
     }
 
     /// Q8_0 rows (blocks of 34 bytes: d, int8[32]). `xc` is unused here (the VNNI kernel's

@@ -54,7 +54,7 @@ public enum IntegerKernels {
     }
 
     /// Q4_1 rows `rows` of W (blocks of 20 bytes: d, m, 16 bytes of nibbles). `xg` is x regrouped
-    /// by ``regroup(_:blocks:into:)``.
+    /// (TLLMCore's `QuantDispatch.regroup`: per unit of 4 blocks, their first halves, then their second halves).
     public static func gemvQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int, xq: UnsafePointer<Int8>,
                                 xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         for r in rows {
@@ -67,19 +67,6 @@ public enum IntegerKernels {
                                 xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         for r in rows {
             y[r] = rowQ4(w + r * rowBytes, blockBytes: 18, minimum: false, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs)
-        }
-    }
-
-    /// x's int8 blocks regrouped for ``rowQ4``: the first `8·⌊blocks/8⌋` blocks in units of 4
-    /// blocks, 128 bytes each — the first 16 values of each of the unit's blocks, then the last
-    /// 16 of each — so that a unit's low nibbles and high nibbles each meet x in one register.
-    public static func regroup(_ xq: UnsafePointer<Int8>, blocks: Int, into xg: UnsafeMutablePointer<Int8>) {
-        for u in 0..<(blocks / 8 * 2) {
-            for j in 0..<4 {
-                let src = xq + 32 * (4 * u + j)
-                (xg + 128 * u + 16 * j).update(from: src, count: 16)
-                (xg + 128 * u + 64 + 16 * j).update(from: src + 16, count: 16)
-            }
         }
     }
 

@@ -197,7 +197,7 @@ public enum QuantDispatch {
         var xq: UnsafeMutablePointer<Int8>
         var xd: UnsafeMutablePointer<Float>
         var xc: UnsafeMutablePointer<Int32>
-        /// AVX-512 4-bit kernels: xq regrouped (``TLLMKernelsAVX512/IntegerKernels/regroup(_:blocks:into:)``) [cols].
+        /// 4-bit integer kernels: xq regrouped by ``regroup(_:blocks:into:)`` [cols].
         var xg: UnsafeMutablePointer<Int8>
     }
 
@@ -213,9 +213,7 @@ public enum QuantDispatch {
                           xg: UnsafeMutableRawPointer(scratch + count + 2 * blocks + count / 2).assumingMemoryBound(to: Int8.self))
         if usesIntegers(type) {
             quantize(x, blocks: blocks, into: input)
-            #if arch(x86_64)
-            if path == .avx512 && type != .q8_0 { TLLMKernelsAVX512.IntegerKernels.regroup(input.xq, blocks: blocks, into: input.xg) }
-            #endif
+            if type != .q8_0 { regroup(input.xq, blocks: blocks, into: input.xg) }
             return input
         }
         switch type {
@@ -245,6 +243,20 @@ public enum QuantDispatch {
             let d = amax / 127, id: Float = d > 0 ? 1 / d : 0
             scales[b] = d
             for j in 0..<32 { q[32 * b + j] = Int8((v[j] * id).rounded()) }
+        }
+    }
+
+    /// x's int8 blocks regrouped for the 4-bit integer kernels: the first `8·⌊blocks/8⌋` blocks in
+    /// units of 4 blocks, 128 bytes each — the first 16 values of each of the unit's blocks, then
+    /// the last 16 of each — so that low nibbles (weights 0…15 of a block) and high nibbles
+    /// (16…31) each meet x in one register (AVX-512: a unit per register; AVX2: half a unit).
+    public static func regroup(_ xq: UnsafePointer<Int8>, blocks: Int, into xg: UnsafeMutablePointer<Int8>) {
+        for u in 0..<(blocks / 8 * 2) {
+            for j in 0..<4 {
+                let src = xq + 32 * (4 * u + j)
+                (xg + 128 * u + 16 * j).update(from: src, count: 16)
+                (xg + 128 * u + 64 + 16 * j).update(from: src + 16, count: 16)
+            }
         }
     }
 
@@ -310,8 +322,8 @@ public enum QuantDispatch {
         case (true, .q4_1): TLLMKernelsAVX512.IntegerKernels.gemvQ4_1(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs, y: y)
         case (true, .q4_0): TLLMKernelsAVX512.IntegerKernels.gemvQ4_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs, y: y)
         case (true, .q8_0): TLLMKernelsAVX512.IntegerKernels.gemvQ8_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xc: xc, y: y)
-        case (false, .q4_1): TLLMKernelsAVX2.IntegerKernels.gemvQ4_1(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xs: xs, y: y)
-        case (false, .q4_0): TLLMKernelsAVX2.IntegerKernels.gemvQ4_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xs: xs, y: y)
+        case (false, .q4_1): TLLMKernelsAVX2.IntegerKernels.gemvQ4_1(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs, y: y)
+        case (false, .q4_0): TLLMKernelsAVX2.IntegerKernels.gemvQ4_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs, y: y)
         case (false, .q8_0): TLLMKernelsAVX2.IntegerKernels.gemvQ8_0(m.data, rowBytes: m.rowBytes, rows: rows, blocks: blocks, xq: xq, xd: xd, xc: xc, y: y)
         default: fatalError("QuantDispatch.integerGemv: \(m.type) has no integer kernel")
         }
