@@ -17,7 +17,7 @@ struct EvalFewShotCommand: ParsableCommand {
     @Option("--seeds", "N", help: "few-shot sampling seeds per shot count", .positive) var seeds = 1
     @Option("--limit", "N", help: "only the first N test documents", .positive) var limit: Int?
     @Option("--batch", "B", help: "sequences scored together", .positive) var batch = 8
-    @Option("--out", "DIR", help: "where summary.json, shots.csv and samples.jsonl go", defaultDescription: "MODEL/eval") var out: String?
+    @Option("--out", "DIR", help: "where summary.json, shots.csv and samples.jsonl go", defaultDescription: "MODEL/eval; NAME.eval beside a model file") var out: String?
     @Flag("--json", help: "print summary.json's object on stdout") var json: Bool
     let runtime = RuntimeOptions()
 
@@ -26,14 +26,17 @@ struct EvalFewShotCommand: ParsableCommand {
         guard let task else { throw CLIError("tllm eval fewshot: --task evals/NAME is required") }
         let bundle = try ModelBundle.open(URL(fileURLWithPath: model))
         let tasks = try task.values.map { try EvalTask.load(URL(fileURLWithPath: $0)) }
+        // The output folder is made before the (long) evaluation, so a bad one fails at once.
+        let dir = URL(fileURLWithPath: out ?? Self.defaultOutput(model: model))
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw TLLMError("cannot create the output folder (--out DIR)", file: dir.path)
+        }
         let ev = FewShotEvaluator(model: bundle.model, tokenizer: bundle.tokenizer, modelName: URL(fileURLWithPath: model).lastPathComponent)
         ev.scorer.batch = batch
         let progress = ProgressDisplay()
         ev.progress = { progress.update($0) }
         let results = try tasks.map { try ev.evaluate($0, shots: shots.values, seeds: seeds, limit: limit) }
         progress.finish()
-        let dir = URL(fileURLWithPath: out ?? URL(fileURLWithPath: model).appendingPathComponent("eval").path)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try ev.write(results, parameters: bundle.config.parameters, to: dir)
         if json {
             FileHandle.standardOutput.write(try Data(contentsOf: dir.appendingPathComponent("summary.json")))
@@ -41,6 +44,18 @@ struct EvalFewShotCommand: ParsableCommand {
         }
         print(formatTable(["task", "shots", "used", "metric", "value ± stderr", "chance"], FewShotEvaluator.table(results)), terminator: "")
         Log.info("wrote \(dir.path)/summary.json, shots.csv, samples.jsonl")
+    }
+}
+
+extension EvalFewShotCommand {
+    /// `MODEL/eval` for a run folder or model directory; `NAME.eval` beside a model file (GGUF).
+    static func defaultOutput(model: String) -> String {
+        var isDir: ObjCBool = false
+        let url = URL(fileURLWithPath: model)
+        if FileManager.default.fileExists(atPath: model, isDirectory: &isDir), !isDir.boolValue {
+            return url.deletingPathExtension().appendingPathExtension("eval").path
+        }
+        return url.appendingPathComponent("eval").path
     }
 }
 
