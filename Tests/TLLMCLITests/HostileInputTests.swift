@@ -234,6 +234,19 @@ final class HostileInputTests: XCTestCase {
         refuses(["dict", "learn", "--atoms", "8", "-o", dict.path], ["d.safetensors", "already exists"])
         try "1,0.5,0.25\n".write(to: vectors, atomically: true, encoding: .utf8)
         refuses(["dict", "encode", "--dictionary", dict.path, "--data", vectors.path], ["vectors.csv", "2 features, the dictionary 64"])
+        // An output folder that cannot be made fails before the evaluation, not after it.
+        refuses(["eval", "fewshot", "--model", Self.run.path, "--task", "evals/bb-navigate", "--shots", "0", "--out", file.path + "/results"],
+                ["a-file/results", "cannot create the output folder"])
+        // Plan files for symbolic training: a missing field, a vocabulary that cannot work.
+        let plan = Self.scratch.appendingPathComponent("plan.json")
+        try #"{"name": "x", "tasks": [{"recall": {"pairs": 2, "queries": 2}}]}"#.write(to: plan, atomically: true, encoding: .utf8)
+        refuses(["experiment", "icl", "--plan", plan.path], ["plan.json", "missing field evaluation"])
+        try #"{"name": "x", "tasks": [{"recall": {"pairs": 2, "queries": 2}}], "evaluation": {"labelShots": {"shots": 2}}, "vocabulary": {"labels": 1}}"#
+            .write(to: plan, atomically: true, encoding: .utf8)
+        refuses(["experiment", "icl", "--plan", plan.path], ["symbolic vocabulary", "labels ≥ 2"])
+        refuses(["contrastive", "--method", "simcse", "--out", Self.scratch.appendingPathComponent("simcse").path], ["--model BERT_RUN is required"])
+        refuses(["contrastive", "--method", "simcse", "--model", Self.run.path, "--out", Self.scratch.appendingPathComponent("simcse").path],
+                ["SimCSE trains a BERT", "gpt"])
     }
 
     // MARK: 5. Paths and concurrency
