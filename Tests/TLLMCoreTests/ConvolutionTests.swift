@@ -40,6 +40,32 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Images in im2col chunks (one image, or two, at a time) give the product and the gradients
+    /// of the whole batch at once, and the finite-difference check holds with chunking on.
+    func testChunkedConvolutionEqualsTheWholeBatch() {
+        let saved = Im2Col.chunkFloats
+        defer { Im2Col.chunkFloats = saved }
+        func run(_ chunkFloats: Int) -> ([Float], [Float], [Float]) {
+            Im2Col.chunkFloats = chunkFloats
+            let x = GradCheck.random([5, 2, 6, 5], seed: 8), w = GradCheck.random([3, 2, 3, 3], seed: 9)
+            x.requiresGrad = true; w.requiresGrad = true
+            let y = x.conv2d(w, stride: 1, padding: 1)
+            (y * y).sum().backward()
+            return (y.values, x.grad!.values, w.grad!.values)
+        }
+        let whole = run(1 << 20)
+        for floats in [1, 2 * 18 * 30] {                  // 1 image per chunk; 2 images (patch 18 × 30 positions)
+            let chunked = run(floats)
+            for (a, b) in zip([whole.0, whole.1, whole.2], [chunked.0, chunked.1, chunked.2]) {
+                XCTAssertEqual(a.count, b.count)
+                for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(u)), "chunk of \(floats) floats") }
+            }
+        }
+        Im2Col.chunkFloats = 1
+        let x = GradCheck.random([3, 2, 5, 5], seed: 4), w = GradCheck.random([3, 2, 3, 3], seed: 5), b = GradCheck.random([3], seed: 6)
+        GradCheck.check([x, w, b]) { $0[0].conv2d($0[1], $0[2], stride: 2, padding: 1) }
+    }
+
     func testPoolingMatchesTheDefinitionAndDifferentiates() {
         let x = GradCheck.random([2, 3, 4, 6], seed: 7)
         let m = x.maxPool2d(2), a = x.avgPool2d(2), g = x.globalAvgPool()

@@ -18,7 +18,11 @@ public struct ConvGeometry: Equatable, Sendable {
     public var patch: Int { channels * kernel * kernel }
 }
 
-enum Im2Col {
+public enum Im2Col {
+    /// Floats of im2col per chunk of images in `conv2d` (default 2²⁰ = 4 MiB: the chunk is still in
+    /// cache when sgemm packs it). Tests set it small to exercise chunking.
+    nonisolated(unsafe) public static var chunkFloats = 1 << 20
+
     /// The output columns `[lo, hi)` of a window row whose input pixel `ox·s − pad + kx` lies
     /// inside `0..<W` (the rest read zero padding).
     @inline(__always)
@@ -43,15 +47,34 @@ enum Im2Col {
                     for oy in 0..<OH {
                         let dst = colsT + r * NP + n * P + oy * OW
                         let iy = oy * s - pad + ky
-                        guard iy >= 0 && iy < H else { dst.initialize(repeating: 0, count: OW); continue }
-                        if lo > 0 { dst.initialize(repeating: 0, count: lo) }
+                        guard iy >= 0 && iy < H else { zero(dst, OW); continue }
+                        zero(dst, lo)
                         let src = plane + iy * W - pad + kx
-                        if s == 1 { (dst + lo).update(from: src + lo, count: hi - lo) } else { for ox in lo..<hi { dst[ox] = src[ox * s] } }
-                        if hi < OW { (dst + hi).initialize(repeating: 0, count: OW - hi) }
+                        if s == 1 { copy(src + lo, dst + lo, hi - lo) } else { for ox in lo..<hi { dst[ox] = src[ox * s] } }
+                        zero(dst + hi, OW - hi)
                     }
                 }
             }
         }
+    }
+
+    /// Short runs (a row of a small image is a few floats): SIMD8 stores and a scalar tail, not a
+    /// `memcpy`/`memset` call per run.
+    @inline(__always)
+    static func copy(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { dst[i] = src[i]; i += 1 }
+    }
+
+    @inline(__always)
+    static func zero(_ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0
+        while i + 8 <= count { UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float>(), as: SIMD8<Float>.self); i += 8 }
+        while i < count { dst[i] = 0; i += 1 }
     }
 
     /// The adjoint of `expand`: adds every entry back onto the pixel it came from. Parallel over
@@ -81,9 +104,11 @@ enum Im2Col {
 
 extension Tensor {
     /// 2-D convolution: `self` `[N, C, H, W]`, `weight` `[O, C, k, k]`, `bias` `[O]` →
-    /// `[N, O, OH, OW]`. im2col into `colsT` `[C·k·k, N·OH·OW]` (rows of contiguous pixel runs),
-    /// one `cblas_sgemm` `Y' = W·colsT` `[O, N·P]`; backward: `dW = dY'·colsTᵀ`, `dcolsT = Wᵀ·dY'`
-    /// folded back onto the pixels.
+    /// `[N, O, OH, OW]`. Images go in chunks whose im2col `colsT` `[C·k·k, n·OH·OW]` (rows of
+    /// contiguous pixel runs) stays within ~4 MiB, so it is still in cache when `cblas_sgemm` packs
+    /// it: `Y'[:, chunk] = W·colsT` into `Y'` `[O, N·P]`. Backward recomputes each chunk's colsT
+    /// (cheaper than keeping N·P·C·k·k floats): `dW += dY'[:, chunk]·colsTᵀ`, `dcolsT = Wᵀ·dY'[:, chunk]`
+    /// folded back onto the chunk's pixels.
     public func conv2d(_ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
         let x = self
         check(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, k, k]")
@@ -94,10 +119,14 @@ extension Tensor {
         if let bias { check(bias.count == O, "conv2d: bias \(bias.shape) for \(O) output channels") }
         let g = ConvGeometry(channels: C, height: H, width: W, kernel: k, stride: stride, padding: padding)
         let P = g.positions, K = g.patch, NP = N * P
-        let cols = Storage(count: K * NP)                                          // colsT [K, N·P]
-        Im2Col.expand(x.data, images: N, g, into: cols.pointer)
+        let chunk = Swift.max(1, Swift.min(N, Im2Col.chunkFloats / Swift.max(1, K * P)))   // images per im2col chunk (≤ ~4 MiB)
+        let cols = Storage(count: K * chunk * P)                                      // colsT [K, n·P] of one chunk
         let yt = Storage(count: O * NP)                                            // Y' [O, N·P] = W · colsT
-        GEMM.sgemm(m: O, n: NP, k: K, a: weight.data, lda: K, b: cols.pointer, ldb: NP, c: yt.pointer, ldc: NP)
+        for n0 in Swift.stride(from: 0, to: N, by: chunk) {
+            let n = Swift.min(chunk, N - n0)
+            Im2Col.expand(x.data + n0 * C * H * W, images: n, g, into: cols.pointer)
+            GEMM.sgemm(m: O, n: n * P, k: K, a: weight.data, lda: K, b: cols.pointer, ldb: n * P, c: yt.pointer + n0 * P, ldc: NP)
+        }
         let out = Tensor(uninitialized: [N, O, g.outHeight, g.outWidth])          // [N, O, OH, OW]
         let yp = out.data, tp = yt.pointer, bp = bias?.data
         Parallel.forRanges(N * O) { r in
@@ -119,21 +148,30 @@ extension Tensor {
                         (dp + o * NP + n * P).update(from: dy + no * P, count: P)
                     }
                 }
-                if weight.requiresGrad {
-                    weight.withGradBuffer { dw, acc in                             // [O, K] += dY' · colsTᵀ
-                        GEMM.sgemm(transA: false, transB: true, m: O, n: K, k: NP, a: dp, lda: NP, b: cols.pointer, ldb: NP,
-                                   beta: acc ? 1 : 0, c: dw, ldc: K)
-                    }
-                }
                 if let bias, bias.requiresGrad {
                     bias.withGradBuffer { db, acc in
                         for o in 0..<O { put(db, o, VectorMath.sum(dp + o * NP, NP), acc) }
                     }
                 }
-                if x.requiresGrad {
-                    let dcols = Storage(count: K * NP)                             // dcolsT [K, N·P] = Wᵀ · dY'
-                    GEMM.sgemm(transA: true, transB: false, m: K, n: NP, k: O, a: weight.data, lda: K, b: dp, ldb: NP, c: dcols.pointer, ldc: NP)
-                    x.withGradBuffer { dx, acc in Im2Col.fold(dcols.pointer, images: N, g, into: dx, accumulate: acc) }
+                guard weight.requiresGrad || x.requiresGrad else { return }
+                let dcols = x.requiresGrad ? Storage(count: K * chunk * P) : nil  // dcolsT [K, n·P] of one chunk
+                let xHadGrad = x.gradStorage != nil                                // later chunks write fresh images too
+                for n0 in Swift.stride(from: 0, to: N, by: chunk) {
+                    let n = Swift.min(chunk, N - n0)
+                    if weight.requiresGrad {
+                        Im2Col.expand(x.data + n0 * C * H * W, images: n, g, into: cols.pointer)
+                        weight.withGradBuffer { dw, acc in                         // [O, K] += dY'[:, chunk] · colsTᵀ
+                            GEMM.sgemm(transA: false, transB: true, m: O, n: K, k: n * P, a: dp + n0 * P, lda: NP, b: cols.pointer, ldb: n * P,
+                                       beta: acc || n0 > 0 ? 1 : 0, c: dw, ldc: K)
+                        }
+                    }
+                    if let dcols {
+                        GEMM.sgemm(transA: true, transB: false, m: K, n: n * P, k: O, a: weight.data, lda: K, b: dp + n0 * P, ldb: NP,
+                                   c: dcols.pointer, ldc: n * P)
+                        x.withGradBuffer { dx, _ in
+                            Im2Col.fold(dcols.pointer, images: n, g, into: dx + n0 * C * H * W, accumulate: xHadGrad)
+                        }
+                    }
                 }
             }
         }
