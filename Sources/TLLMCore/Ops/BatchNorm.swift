@@ -3,6 +3,36 @@ import Foundation
 // MARK: - Batch normalization over axis 1 ([N, C] or [N, C, H, W])
 
 extension Tensor {
+    /// Σ (p[i] − m)² over `count` floats, in SIMD16 lanes (two-pass variance, no cancellation).
+    @inline(__always)
+    static func squaredDeviation(_ p: UnsafePointer<Float>, _ count: Int, from m: Float) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        let mv = SIMD16<Float>(repeating: m)
+        while i + 16 <= count {
+            let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv
+            acc = acc.addingProduct(d, d)
+            i += 16
+        }
+        var r = VectorMath.treeSum(acc)
+        while i < count { let d = p[i] - m; r += d * d; i += 1 }
+        return r
+    }
+
+    /// Σ g[i]·(p[i] − m) over `count` floats, in SIMD16 lanes.
+    @inline(__always)
+    static func centeredDot(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ count: Int, _ m: Float) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        let mv = SIMD16<Float>(repeating: m)
+        while i + 16 <= count {
+            let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv
+            acc = acc.addingProduct(UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self), d)
+            i += 16
+        }
+        var r = VectorMath.treeSum(acc)
+        while i < count { r += g[i] * (p[i] - m); i += 1 }
+        return r
+    }
+
     /// Batch normalization of channel axis 1: `(x − μ_c)/√(σ²_c + eps) · γ_c + β_c`.
     ///
     /// Training: μ, σ² are the batch statistics over N and the spatial positions (biased
@@ -23,11 +53,12 @@ extension Tensor {
         Parallel.forRanges(C) { r in
             for c in r {
                 if training {
+                    // Each plane's sums in SIMD (VectorMath), the planes added in Double.
                     var s = 0.0
-                    for n in 0..<N { let p = xp + (n * C + c) * S; for i in 0..<S { s += Double(p[i]) } }
-                    let m = s / Double(M)
+                    for n in 0..<N { s += Double(VectorMath.sum(xp + (n * C + c) * S, S)) }
+                    let m = s / Double(M), mf = Float(m)
                     var v = 0.0
-                    for n in 0..<N { let p = xp + (n * C + c) * S; for i in 0..<S { let d = Double(p[i]) - m; v += d * d } }
+                    for n in 0..<N { v += Double(Self.squaredDeviation(xp + (n * C + c) * S, S, from: mf)) }
                     mean[c] = Float(m); rstd[c] = Float(1 / (v / Double(M) + Double(eps)).squareRoot())
                     runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * Float(m)
                     runningVar.data[c] = (1 - momentum) * runningVar.data[c] + momentum * Float(v / Double(M - 1))
@@ -54,12 +85,13 @@ extension Tensor {
                 let sdy = sums.pointer, sdyx = sums.pointer + C
                 Parallel.forRanges(C) { r in
                     for c in r {
+                        // Per plane in SIMD: Σdy and Σdy·(x − μ).
                         var a: Float = 0, b: Float = 0
                         for n in 0..<N {
                             let p = xp + (n * C + c) * S, g = dy + (n * C + c) * S
-                            for i in 0..<S { a += g[i]; b += g[i] * (p[i] - mean[c]) * rstd[c] }
+                            a += VectorMath.sum(g, S); b += Self.centeredDot(g, p, S, mean[c])
                         }
-                        sdy[c] = a; sdyx[c] = b
+                        sdy[c] = a; sdyx[c] = b * rstd[c]
                     }
                 }
                 if gamma.requiresGrad { gamma.withGradBuffer { d, acc in for c in 0..<C { put(d, c, sdyx[c], acc) } } }
