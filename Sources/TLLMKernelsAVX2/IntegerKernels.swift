@@ -37,23 +37,6 @@ public enum IntegerKernels {
         acc.addingProduct(_mm256_cvtepi32_ps(dot(nibbles(p + qs), loadX(xq, b))), SIMD8<Float>(repeating: scale))
     }
 
-    /// Q4_1 rows `rows` of W (blocks of 20 bytes: d, m, 16 bytes of nibbles). `xg` is x regrouped
-    /// (TLLMCore's `QuantDispatch.regroup`).
-    public static func gemvQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int, xq: UnsafePointer<Int8>,
-                                xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        for r in rows {
-            y[r] = rowQ4(w + r * rowBytes, blockBytes: 20, minimum: true, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs)
-        }
-    }
-
-    /// Q4_0 rows (blocks of 18 bytes: d, 16 bytes of nibbles; w = d·(q − 8)).
-    public static func gemvQ4_0(_ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, blocks: Int, xq: UnsafePointer<Int8>,
-                                xg: UnsafePointer<Int8>, xd: UnsafePointer<Float>, xs: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        for r in rows {
-            y[r] = rowQ4(w + r * rowBytes, blockBytes: 18, minimum: false, blocks: blocks, xq: xq, xg: xg, xd: xd, xs: xs)
-        }
-    }
-
     /// One 4-bit row: 8 blocks per step, their 8 (d, m) words loaded, split into halves and
     /// converted as vectors; 2 blocks per register (low nibbles against x's first halves, high
     /// against its second halves), lanes 0…3 summing the first block and 4…7 the second. The

@@ -1,0 +1,1 @@
+../TLLMKernelsAVX512/IntegerRows.swift
