@@ -139,6 +139,10 @@ final class QuantizationTests: XCTestCase {
                     bad[cols - 1] = .nan
                     bad.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.gemv(xb.baseAddress!, into: $0.baseAddress!) } }
                     XCTAssertTrue(y.allSatisfy(\.isNaN), "\(type) \(p): NaN in x must give NaN")
+                    // Subnormal activations (1/scale would overflow): no trap, a product of 0.
+                    let tiny = [Float](repeating: 1e-39, count: cols)
+                    tiny.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.gemv(xb.baseAddress!, into: $0.baseAddress!) } }
+                    XCTAssertTrue(y.allSatisfy { abs($0) < 1e-30 }, "\(type) \(p): subnormal x")
                 }
             }
         }

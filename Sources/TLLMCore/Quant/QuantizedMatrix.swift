@@ -240,7 +240,8 @@ public enum QuantDispatch {
                 for j in 0..<32 { q[32 * b + j] = 0 }
                 continue
             }
-            let d = amax / 127, id: Float = d > 0 ? 1 / d : 0
+            var d = amax / 127, id: Float = d > 0 ? 1 / d : 0
+            if !id.isFinite { d = 0; id = 0 }             // |x| < ~1e-36: 1/d overflows; the block is 0 to f32 precision anyway
             scales[b] = d
             for j in 0..<32 { q[32 * b + j] = Int8((v[j] * id).rounded()) }
         }
