@@ -33,6 +33,20 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Small planes under a same-size stride-1 convolution take whole-plane shifted loads
+    /// (8×8 and 4×4 with k = 3, 8×2 with k = 5): the definition, and the gradients.
+    func testSmallPlaneConvolutionMatchesTheDefinition() {
+        for (h, w, k) in [(8, 8, 3), (4, 4, 3), (8, 2, 5)] {
+            let p = (k - 1) / 2
+            let x = GradCheck.random([4, 3, h, w], seed: 10), wt = GradCheck.random([2, 3, k, k], seed: 11), b = GradCheck.random([2], seed: 12)
+            let y = x.conv2d(wt, b, stride: 1, padding: p)
+            XCTAssertEqual(y.shape, [4, 2, h, w])
+            XCTAssertLessThan(GradCheck.maxDiff(y, naiveConv(x, wt, b, stride: 1, padding: p)), 1e-4, "\(h)×\(w), kernel \(k)")
+        }
+        let x = GradCheck.random([3, 2, 4, 4], seed: 13), wt = GradCheck.random([2, 2, 3, 3], seed: 14), b = GradCheck.random([2], seed: 15)
+        GradCheck.check([x, wt, b]) { $0[0].conv2d($0[1], $0[2], stride: 1, padding: 1) }
+    }
+
     func testConv2dGradients() {
         for (s, p) in [(1, 1), (2, 0), (2, 1), (1, 2)] {
             let x = GradCheck.random([2, 2, 5, 5], seed: 4), w = GradCheck.random([3, 2, 3, 3], seed: 5), b = GradCheck.random([3], seed: 6)

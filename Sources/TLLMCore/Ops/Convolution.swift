@@ -36,25 +36,72 @@ public enum Im2Col {
     /// (0 outside the image): each row is one kernel tap over every output position, written as
     /// runs of a pixel row. Parallel over rows.
     static func expand(_ x: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into colsT: UnsafeMutablePointer<Float>) {
-        let (C, H, W, k, s, pad) = (g.channels, g.height, g.width, g.kernel, g.stride, g.padding)
-        let OH = g.outHeight, OW = g.outWidth, P = g.positions, NP = N * P
+        let (H, W, k) = (g.height, g.width, g.kernel)
+        let P = g.positions, NP = N * P
+        if g.stride == 1 && g.outHeight == H && g.outWidth == W && P % 16 == 0 && 16 % W == 0 && P <= 256 {
+            return expandSmallPlanes(x, images: N, g, into: colsT)
+        }
         Parallel.forRanges(g.patch) { rows in
             for r in rows {
                 let c = r / (k * k), ky = (r / k) % k, kx = r % k
-                let (lo, hi) = validColumns(g, kx)
-                for n in 0..<N {
-                    let plane = x + (n * C + c) * H * W
-                    for oy in 0..<OH {
-                        let dst = colsT + r * NP + n * P + oy * OW
-                        let iy = oy * s - pad + ky
-                        guard iy >= 0 && iy < H else { zero(dst, OW); continue }
-                        zero(dst, lo)
-                        let src = plane + iy * W - pad + kx
-                        if s == 1 { copy(src + lo, dst + lo, hi - lo) } else { for ox in lo..<hi { dst[ox] = src[ox * s] } }
-                        zero(dst + hi, OW - hi)
+                for n in 0..<N { rowRuns(x, image: n, channel: c, ky: ky, kx: kx, g, into: colsT + r * NP + n * P) }
+            }
+        }
+    }
+
+    /// `expand` for small images under a stride-1, same-size convolution (W divides 16, P ≤ 256
+    /// positions, a multiple of 16): a kernel tap (dy, dx) reads the plane shifted by dy·W + dx, so
+    /// each image's row segment is P/16 shifted SIMD16 loads with the out-of-image lanes selected
+    /// to 0 — no per-pixel-row loop. The loads may run up to pad·(W + 1) floats past either end of
+    /// the plane (into its neighbours, whose values the masks drop); the first and last plane of
+    /// the batch, where that would leave the tensor, take the per-row path.
+    static func expandSmallPlanes(_ x: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into colsT: UnsafeMutablePointer<Float>) {
+        let (C, H, W, k, pad) = (g.channels, g.height, g.width, g.kernel, g.padding)
+        let P = g.positions, NP = N * P, vectors = P / 16
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let w = Int32(W), h = Int32(H)
+        Parallel.forRanges(g.patch) { rows in
+            withUnsafeTemporaryAllocation(of: SIMDMask<SIMD16<Int32>>.self, capacity: vectors) { masks in
+                for r in rows {
+                    let c = r / (k * k), dy = (r / k) % k - pad, dx = r % k - pad
+                    for v in 0..<vectors {                          // lanes whose source pixel is inside the image
+                        let p = lane &+ Int32(16 * v), oy = p / w &+ Int32(dy), ox = p % w &+ Int32(dx)
+                        masks[v] = (oy .>= 0) .& (oy .< h) .& (ox .>= 0) .& (ox .< w)
+                    }
+                    let shift = dy * W + dx
+                    for n in 0..<N {
+                        let plane = (n * C + c) * H * W
+                        let dst = colsT + r * NP + n * P
+                        if plane == 0 || plane + P == N * C * H * W {
+                            rowRuns(x, image: n, channel: c, ky: dy + pad, kx: dx + pad, g, into: dst)
+                            continue
+                        }
+                        let src = x + plane + shift
+                        for v in 0..<vectors {
+                            let value = UnsafeRawPointer(src + 16 * v).loadUnaligned(as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(dst + 16 * v).storeBytes(of: SIMD16<Float>().replacing(with: value, where: masks[v]), as: SIMD16<Float>.self)
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// One image's row segment of one kernel tap, pixel row by pixel row (the general path).
+    @inline(__always)
+    static func rowRuns(_ x: UnsafePointer<Float>, image n: Int, channel c: Int, ky: Int, kx: Int, _ g: ConvGeometry, into dst0: UnsafeMutablePointer<Float>) {
+        let (C, H, W, s, pad) = (g.channels, g.height, g.width, g.stride, g.padding)
+        let OH = g.outHeight, OW = g.outWidth
+        let (lo, hi) = validColumns(g, kx)
+        let plane = x + (n * C + c) * H * W
+        for oy in 0..<OH {
+            let dst = dst0 + oy * OW
+            let iy = oy * s - pad + ky
+            guard iy >= 0 && iy < H else { zero(dst, OW); continue }
+            zero(dst, lo)
+            let src = plane + iy * W - pad + kx
+            if s == 1 { copy(src + lo, dst + lo, hi - lo) } else { for ox in lo..<hi { dst[ox] = src[ox * s] } }
+            zero(dst + hi, OW - hi)
         }
     }
 
@@ -80,25 +127,66 @@ public enum Im2Col {
     /// The adjoint of `expand`: adds every entry back onto the pixel it came from. Parallel over
     /// image planes (each plane gathers its k·k rows).
     static func fold(_ colsT: UnsafePointer<Float>, images N: Int, _ g: ConvGeometry, into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let (C, H, W, k, s, pad) = (g.channels, g.height, g.width, g.kernel, g.stride, g.padding)
-        let OH = g.outHeight, OW = g.outWidth, P = g.positions, NP = N * P
-        Parallel.forRanges(N * C) { planes in
-            for nc in planes {
-                let n = nc / C, c = nc % C
-                let plane = dx + nc * H * W
-                if !accumulate { plane.initialize(repeating: 0, count: H * W) }
-                for ky in 0..<k { for kx in 0..<k {
-                    let r = (c * k + ky) * k + kx
-                    let (lo, hi) = validColumns(g, kx)
-                    for oy in 0..<OH {
-                        let iy = oy * s - pad + ky
-                        guard iy >= 0 && iy < H else { continue }
-                        let src = colsT + r * NP + n * P + oy * OW, dst = plane + iy * W - pad + kx
-                        if s == 1 { for ox in lo..<hi { dst[ox] += src[ox] } } else { for ox in lo..<hi { dst[ox * s] += src[ox] } }
+        let (C, H, W, k) = (g.channels, g.height, g.width, g.kernel)
+        let P = g.positions, taps = k * k, vectors = P / 16
+        guard g.stride == 1 && g.outHeight == H && g.outWidth == W && P % 16 == 0 && 16 % W == 0 && P <= 256 && N > 2 else {
+            Parallel.forRanges(N * C) { planes in
+                for nc in planes { foldPlane(colsT, images: N, plane: nc, g, into: dx, accumulate: accumulate) }
+            }
+            return
+        }
+        // Small planes, stride 1, same size: each pixel gathers tap (dy, dx)'s column entry at its
+        // own position − (dy·W + dx), SIMD16 at a time, lanes whose source is outside the image
+        // selected to 0 (the adjoint of `expandSmallPlanes`). The loads may reach pad·(W + 1)
+        // floats into the neighbouring images' segments of the same row; the first and last image
+        // take the per-row path, so no load leaves colsT.
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let w = Int32(W), h = Int32(H), pad = g.padding
+        withUnsafeTemporaryAllocation(of: SIMDMask<SIMD16<Int32>>.self, capacity: taps * vectors) { masks in
+            for t in 0..<taps {
+                let dy = t / k - pad, dxx = t % k - pad
+                for v in 0..<vectors {
+                    let p = lane &+ Int32(16 * v), oy = p / w &- Int32(dy), ox = p % w &- Int32(dxx)
+                    masks[t * vectors + v] = (oy .>= 0) .& (oy .< h) .& (ox .>= 0) .& (ox .< w)
+                }
+            }
+            let m = UnsafePointer(masks.baseAddress!), NP = N * P
+            Parallel.forRanges(N * C) { planes in
+                for nc in planes {
+                    let n = nc / C, c = nc % C
+                    if n == 0 || n == N - 1 { foldPlane(colsT, images: N, plane: nc, g, into: dx, accumulate: accumulate); continue }
+                    let dst = dx + nc * P
+                    for v in 0..<vectors {
+                        var acc = accumulate ? UnsafeRawPointer(dst + 16 * v).loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+                        for t in 0..<taps {
+                            let shift = (t / k - pad) * W + (t % k - pad)
+                            let src = colsT + (c * taps + t) * NP + n * P + 16 * v - shift
+                            acc += SIMD16<Float>().replacing(with: UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self), where: m[t * vectors + v])
+                        }
+                        UnsafeMutableRawPointer(dst + 16 * v).storeBytes(of: acc, as: SIMD16<Float>.self)
                     }
-                } }
+                }
             }
         }
+    }
+
+    /// One image plane's gradient, pixel row by pixel row (the general path).
+    static func foldPlane(_ colsT: UnsafePointer<Float>, images N: Int, plane nc: Int, _ g: ConvGeometry, into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let (C, H, W, k, s, pad) = (g.channels, g.height, g.width, g.kernel, g.stride, g.padding)
+        let OH = g.outHeight, OW = g.outWidth, P = g.positions, NP = N * P
+        let n = nc / C, c = nc % C
+        let plane = dx + nc * H * W
+        if !accumulate { plane.initialize(repeating: 0, count: H * W) }
+        for ky in 0..<k { for kx in 0..<k {
+            let r = (c * k + ky) * k + kx
+            let (lo, hi) = validColumns(g, kx)
+            for oy in 0..<OH {
+                let iy = oy * s - pad + ky
+                guard iy >= 0 && iy < H else { continue }
+                let src = colsT + r * NP + n * P + oy * OW, dst = plane + iy * W - pad + kx
+                if s == 1 { for ox in lo..<hi { dst[ox] += src[ox] } } else { for ox in lo..<hi { dst[ox * s] += src[ox] } }
+            }
+        } }
     }
 }
 
