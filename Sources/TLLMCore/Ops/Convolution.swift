@@ -206,60 +206,60 @@ extension Tensor {
         check(stride >= 1 && padding >= 0 && H + 2 * padding >= k && W + 2 * padding >= k, "conv2d: kernel \(k) stride \(stride) padding \(padding) on \(H)×\(W)")
         if let bias { check(bias.count == O, "conv2d: bias \(bias.shape) for \(O) output channels") }
         let g = ConvGeometry(channels: C, height: H, width: W, kernel: k, stride: stride, padding: padding)
-        let P = g.positions, K = g.patch, NP = N * P
+        let P = g.positions, K = g.patch
         let chunk = Swift.max(1, Swift.min(N, Im2Col.chunkFloats / Swift.max(1, K * P)))   // images per im2col chunk (≤ ~4 MiB)
         let cols = Storage(count: K * chunk * P)                                      // colsT [K, n·P] of one chunk
-        let yt = Storage(count: O * NP)                                            // Y' [O, N·P] = W · colsT
+        let yc = Storage(count: O * chunk * P)                                        // Y' [O, n·P] = W · colsT of one chunk
+        let out = Tensor(uninitialized: [N, O, g.outHeight, g.outWidth])              // [N, O, OH, OW]
+        let yp = out.data, bp = bias?.data
         for n0 in Swift.stride(from: 0, to: N, by: chunk) {
-            let n = Swift.min(chunk, N - n0)
+            let n = Swift.min(chunk, N - n0), tp = yc.pointer
             Im2Col.expand(x.data + n0 * C * H * W, images: n, g, into: cols.pointer)
-            GEMM.sgemm(m: O, n: n * P, k: K, a: weight.data, lda: K, b: cols.pointer, ldb: n * P, c: yt.pointer + n0 * P, ldc: NP)
-        }
-        let out = Tensor(uninitialized: [N, O, g.outHeight, g.outWidth])          // [N, O, OH, OW]
-        let yp = out.data, tp = yt.pointer, bp = bias?.data
-        Parallel.forRanges(N * O) { r in
-            for no in r {
-                let n = no / O, o = no % O, b = bp?[o] ?? 0
-                let src = tp + o * NP + n * P, dst = yp + no * P
-                for p in 0..<P { dst[p] = src[p] + b }
+            GEMM.sgemm(m: O, n: n * P, k: K, a: weight.data, lda: K, b: cols.pointer, ldb: n * P, c: tp, ldc: n * P)
+            Parallel.forRanges(n * O) { r in                                          // [O, n·P] → out[n0 ..< n0 + n] (still in cache)
+                for io in r {
+                    let i = io / O, o = io % O, b = bp?[o] ?? 0
+                    let src = tp + o * n * P + i * P, dst = yp + ((n0 + i) * O + o) * P
+                    for p in 0..<P { dst[p] = src[p] + b }
+                }
             }
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         if Autograd.needsGrad(inputs) {
             Autograd.record(out, inputs: inputs) { out in
                 let dy = out.gradStorage!.pointer
-                let dyt = Storage(count: O * NP)                                   // dY' [O, N·P]
-                let dp = dyt.pointer
-                Parallel.forRanges(N * O) { r in
-                    for no in r {
-                        let n = no / O, o = no % O
-                        (dp + o * NP + n * P).update(from: dy + no * P, count: P)
-                    }
-                }
-                if let bias, bias.requiresGrad {
-                    bias.withGradBuffer { db, acc in
-                        for o in 0..<O { put(db, o, VectorMath.sum(dp + o * NP, NP), acc) }
-                    }
-                }
-                guard weight.requiresGrad || x.requiresGrad else { return }
-                let dcols = x.requiresGrad ? Storage(count: K * chunk * P) : nil  // dcolsT [K, n·P] of one chunk
-                let xHadGrad = x.gradStorage != nil                                // later chunks write fresh images too
+                let dyc = Storage(count: O * chunk * P)                                // dY' [O, n·P] of one chunk
+                let dcols = x.requiresGrad ? Storage(count: K * chunk * P) : nil      // dcolsT [K, n·P] of one chunk
+                let xHadGrad = x.gradStorage != nil                                    // later chunks write fresh images too
+                let biasSums = Storage(count: O, repeating: 0)
                 for n0 in Swift.stride(from: 0, to: N, by: chunk) {
-                    let n = Swift.min(chunk, N - n0)
+                    let n = Swift.min(chunk, N - n0), dp = dyc.pointer
+                    Parallel.forRanges(n * O) { r in                                  // dy[n0 ..< n0 + n] → [O, n·P]
+                        for io in r {
+                            let i = io / O, o = io % O
+                            (dp + o * n * P + i * P).update(from: dy + ((n0 + i) * O + o) * P, count: P)
+                        }
+                    }
+                    if let bias, bias.requiresGrad {
+                        for o in 0..<O { biasSums.pointer[o] += VectorMath.sum(dp + o * n * P, n * P) }
+                    }
                     if weight.requiresGrad {
                         Im2Col.expand(x.data + n0 * C * H * W, images: n, g, into: cols.pointer)
-                        weight.withGradBuffer { dw, acc in                         // [O, K] += dY'[:, chunk] · colsTᵀ
-                            GEMM.sgemm(transA: false, transB: true, m: O, n: K, k: n * P, a: dp + n0 * P, lda: NP, b: cols.pointer, ldb: n * P,
+                        weight.withGradBuffer { dw, acc in                             // [O, K] += dY'[:, chunk] · colsTᵀ
+                            GEMM.sgemm(transA: false, transB: true, m: O, n: K, k: n * P, a: dp, lda: n * P, b: cols.pointer, ldb: n * P,
                                        beta: acc || n0 > 0 ? 1 : 0, c: dw, ldc: K)
                         }
                     }
                     if let dcols {
-                        GEMM.sgemm(transA: true, transB: false, m: K, n: n * P, k: O, a: weight.data, lda: K, b: dp + n0 * P, ldb: NP,
+                        GEMM.sgemm(transA: true, transB: false, m: K, n: n * P, k: O, a: weight.data, lda: K, b: dp, ldb: n * P,
                                    c: dcols.pointer, ldc: n * P)
                         x.withGradBuffer { dx, _ in
                             Im2Col.fold(dcols.pointer, images: n, g, into: dx + n0 * C * H * W, accumulate: xHadGrad)
                         }
                     }
+                }
+                if let bias, bias.requiresGrad {
+                    bias.withGradBuffer { db, acc in for o in 0..<O { put(db, o, biasSums.pointer[o], acc) } }
                 }
             }
         }
