@@ -133,6 +133,82 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The fused normalization + ReLU (what ``Sequential`` runs for BatchNorm then ReLU) gives the
+    /// numbers and gradients of the two ops, in training and evaluation; the fused gradient also
+    /// passes the finite-difference check.
+    func testBatchNormThenReLUEqualsTheTwoOps() {
+        for training in [true, false] {
+            func run(fused: Bool) -> [[Float]] {
+                let x = GradCheck.random([5, 3, 4, 4], seed: 21, scale: 2)
+                let gamma = GradCheck.random([3], seed: 22), beta = GradCheck.random([3], seed: 23)
+                for t in [x, gamma, beta] { t.requiresGrad = true }
+                let stats = { (Tensor(shape: [3], values: [0.1, -0.2, 0.3]), Tensor(shape: [3], values: [1.5, 0.5, 2])) }()
+                let bn = { x.batchNorm(gamma: gamma, beta: beta, runningMean: stats.0, runningVar: stats.1, training: training, thenReLU: $0) }
+                let y = fused ? bn(true) : bn(false).relu()
+                (y * GradCheck.random(y.shape, seed: 24)).sum().backward()
+                return [y.values, x.grad!.values, gamma.grad!.values, beta.grad!.values, stats.0.values, stats.1.values]
+            }
+            let (a, b) = (run(fused: true), run(fused: false))
+            XCTAssertGreaterThan(a[0].filter { $0 == 0 }.count, 10, "some outputs are clipped")
+            for (u, v) in zip(a, b) { for (p, q) in zip(u, v) { XCTAssertEqual(p, q, accuracy: 1e-5 * max(1, abs(q)), "training \(training)") } }
+        }
+        let x = GradCheck.random([4, 2, 2, 2], seed: 25, scale: 2), gamma = GradCheck.random([2], seed: 26), beta = GradCheck.random([2], seed: 27)
+        GradCheck.check([x, gamma, beta], h: 1e-3) {
+            $0[0].batchNorm(gamma: $0[1], beta: $0[2], runningMean: Tensor(zeros: [2]), runningVar: Tensor(shape: [2], repeating: 1), training: true, thenReLU: true)
+        }
+        // Sequential fuses BatchNorm + ReLU and keeps the layer names of the unfused tree.
+        var rng = RandomGenerator(seed: 3)
+        let net = Sequential([Conv2d(2, 3, kernel: 3, padding: 1, rng: &rng), BatchNorm(3), ActivationLayer.relu])
+        let input = GradCheck.random([3, 2, 4, 4], seed: 28)
+        let layers = net.layers
+        for context in [ForwardContext.inference, .training(rng: nil)] {
+            let manual = layers[2](layers[1](layers[0](input, context: context), context: context), context: context)
+            XCTAssertEqual(net(input, context: context).values, manual.values, "training \(context.training)")
+        }
+    }
+
+    /// 2×2 max pooling with stride 2 on rows of a multiple of 8 (the SIMD path) against the
+    /// definition, with ties (the first maximum in row-major order takes the gradient).
+    func testTwoByTwoMaxPoolingMatchesTheDefinition() {
+        let x = GradCheck.random([2, 3, 6, 16], seed: 29)
+        for i in stride(from: 0, to: x.count, by: 7) { x.data[i + 1] = x.data[i] }       // ties inside some windows
+        let y = x.maxPool2d(2)
+        XCTAssertEqual(y.shape, [2, 3, 3, 8])
+        let dy = GradCheck.random(y.shape, seed: 30)
+        x.requiresGrad = true
+        (x.maxPool2d(2) * dy).sum().backward()
+        var want = [Double](), wantGrad = [Float](repeating: 0, count: x.count)
+        for plane in 0..<6 { for oy in 0..<3 { for ox in 0..<8 {
+            var best = -Float.infinity, at = 0
+            for (ky, kx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let i = plane * 96 + (2 * oy + ky) * 16 + 2 * ox + kx
+                if x.data[i] > best { best = x.data[i]; at = i }
+            }
+            want.append(Double(best))
+            wantGrad[at] += dy.data[(plane * 3 + oy) * 8 + ox]
+        } } }
+        XCTAssertEqual(GradCheck.maxDiff(y, want), 0)
+        XCTAssertEqual(x.grad!.values, wantGrad)
+        GradCheck.check([GradCheck.random([1, 2, 4, 8], seed: 31)], h: 1e-3) { $0[0].maxPool2d(2) }
+    }
+
+    /// Convolution splits the batch into fixed spans whatever the thread count, so one thread and
+    /// two give the same bits, forward and backward.
+    func testConvolutionGivesTheSameBitsForAnyThreadCount() {
+        let saved = Threading.count
+        defer { Threading.set(saved) }
+        func run(threads: Int) -> [[Float]] {
+            Threading.set(threads)
+            let x = GradCheck.random([20, 3, 8, 8], seed: 32), w = GradCheck.random([4, 3, 3, 3], seed: 33), b = GradCheck.random([4], seed: 34)
+            for t in [x, w, b] { t.requiresGrad = true }
+            let y = x.conv2d(w, b, stride: 1, padding: 1)
+            (y * y).sum().backward()
+            return [y.values, x.grad!.values, w.grad!.values, b.grad!.values]
+        }
+        XCTAssertEqual(run(threads: 1), run(threads: 2))
+        XCTAssertEqual(run(threads: 1), run(threads: 3))
+    }
+
     func testLogSumExpRowMaxSoftplus() {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, -1, 0, 5])
         let l = x.logSumExp()

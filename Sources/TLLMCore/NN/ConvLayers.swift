@@ -44,8 +44,13 @@ public final class BatchNorm: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
+        self(x, context: context, thenReLU: false)
+    }
+
+    /// The normalization, followed by a ReLU in the same pass when `thenReLU`.
+    public func callAsFunction(_ x: Tensor, context: ForwardContext, thenReLU: Bool) -> Tensor {
         x.batchNorm(gamma: weight, beta: bias, runningMean: runningMean, runningVar: runningVar,
-                    training: context.training, momentum: momentum, eps: eps)
+                    training: context.training, momentum: momentum, eps: eps, thenReLU: thenReLU)
     }
 
     /// The statistics that are state, not parameters (the optimizer and gradient checks skip them).

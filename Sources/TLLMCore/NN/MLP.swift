@@ -65,20 +65,36 @@ public final class Sequential: Module, UnaryLayer {
         self.layers = layers
     }
 
+    /// The layers in order; a ``BatchNorm`` followed by a ReLU ``ActivationLayer`` runs as one
+    /// fused op (the same numbers, one pass fewer each way).
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
-        layers.reduce(x) { $1($0, context: context) }
+        var h = x, i = 0
+        while i < layers.count {
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count, (layers[i + 1] as? ActivationLayer)?.kind == .relu {
+                h = norm(h, context: context, thenReLU: true)
+                i += 2
+            } else {
+                h = layers[i](h, context: context)
+                i += 1
+            }
+        }
+        return h
     }
 }
 
 /// An element-wise function as a layer (for ``Sequential``): no parameters.
 public final class ActivationLayer: Module, UnaryLayer {
+    /// Which function (`custom` for a closure of the caller's).
+    public enum Kind: Sendable { case gelu, relu, tanh, custom }
+    public let kind: Kind
     let f: (Tensor) -> Tensor
-    public init(_ f: @escaping (Tensor) -> Tensor) { self.f = f; super.init() }
+    public init(_ f: @escaping (Tensor) -> Tensor) { self.f = f; kind = .custom; super.init() }
+    init(_ kind: Kind, _ f: @escaping (Tensor) -> Tensor) { self.f = f; self.kind = kind; super.init() }
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor { f(x) }
 
-    public static var gelu: ActivationLayer { ActivationLayer { $0.gelu() } }
-    public static var relu: ActivationLayer { ActivationLayer { $0.relu() } }
-    public static var tanh: ActivationLayer { ActivationLayer { $0.tanh() } }
+    public static var gelu: ActivationLayer { ActivationLayer(.gelu) { $0.gelu() } }
+    public static var relu: ActivationLayer { ActivationLayer(.relu) { $0.relu() } }
+    public static var tanh: ActivationLayer { ActivationLayer(.tanh) { $0.tanh() } }
 }
 
 /// Dropout as a layer: active only in a training context with a random stream.

@@ -18,19 +18,50 @@ extension Tensor {
         return r
     }
 
-    /// Σ g[i]·(p[i] − m) over `count` floats, in SIMD16 lanes.
+    /// (Σ g[i], Σ g[i]·(p[i] − m)) over `count` floats in SIMD16 lanes, with g[i] taken as 0
+    /// where `relu[i] ≤ 0` when `relu` is given (the gradient through a fused ReLU whose output
+    /// is `relu`).
     @inline(__always)
-    static func centeredDot(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ count: Int, _ m: Float) -> Float {
-        var acc = SIMD16<Float>(), i = 0
+    static func gradientSums(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ count: Int, _ m: Float,
+                             relu: UnsafePointer<Float>?) -> (Float, Float) {
+        var sg = SIMD16<Float>(), sgx = SIMD16<Float>(), i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
-            let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv
-            acc = acc.addingProduct(UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self), d)
+            var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            if let relu { gv.replace(with: 0, where: UnsafeRawPointer(relu + i).loadUnaligned(as: SIMD16<Float>.self) .<= 0) }
+            sg += gv
+            sgx = sgx.addingProduct(gv, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv)
             i += 16
         }
-        var r = VectorMath.treeSum(acc)
-        while i < count { r += g[i] * (p[i] - m); i += 1 }
-        return r
+        var a = VectorMath.treeSum(sg), b = VectorMath.treeSum(sgx)
+        while i < count {
+            let gi = relu.map { $0[i] <= 0 ? 0 : g[i] } ?? g[i]
+            a += gi; b += gi * (p[i] - m); i += 1
+        }
+        return (a, b)
+    }
+
+    /// `d[i] (+)= scale·g[i] + shift + slope·(p[i] − m)` over `count` floats in SIMD16 lanes, with
+    /// g[i] taken as 0 where `relu[i] ≤ 0` when `relu` is given.
+    @inline(__always)
+    static func inputGradient(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, relu: UnsafePointer<Float>?, _ count: Int,
+                              scale: Float, shift: Float, slope: Float, mean m: Float,
+                              into d: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        var i = 0
+        let mv = SIMD16<Float>(repeating: m), sv = SIMD16<Float>(repeating: shift)
+        while i + 16 <= count {
+            var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            if let relu { gv.replace(with: 0, where: UnsafeRawPointer(relu + i).loadUnaligned(as: SIMD16<Float>.self) .<= 0) }
+            var v = (gv * scale + sv).addingProduct(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv, slope)
+            if accumulate { v += UnsafeRawPointer(d + i).loadUnaligned(as: SIMD16<Float>.self) }
+            UnsafeMutableRawPointer(d + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            let gi = relu.map { $0[i] <= 0 ? 0 : g[i] } ?? g[i]
+            put(d, i, gi * scale + shift + slope * (p[i] - m), accumulate)
+            i += 1
+        }
     }
 
     /// Batch normalization of channel axis 1: `(x − μ_c)/√(σ²_c + eps) · γ_c + β_c`.
@@ -40,8 +71,11 @@ extension Tensor {
     /// `r ← (1 − m)·r + m·batch` with the unbiased variance. Evaluation: the running statistics,
     /// which are constants for the gradient. Backward (training), per channel over its M values:
     /// `dx = rstd/M · (M·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))` with `dx̂ = dy·γ`.
+    ///
+    /// `thenReLU` applies `max(·, 0)` to the output in the same pass (and masks the gradient by
+    /// it): the numbers of `.relu()` after the normalization, one pass fewer each way.
     public func batchNorm(gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
-                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, thenReLU: Bool = false) -> Tensor {
         let x = self
         check(rank == 2 || rank == 4, "batchNorm: input \(shape) must be [N, C] or [N, C, H, W]")
         let N = shape[0], C = shape[1], S = rank == 4 ? shape[2] * shape[3] : 1, M = N * S
@@ -73,14 +107,18 @@ extension Tensor {
             for nc in r {
                 let c = nc % C, p = xp + nc * S, o = yp + nc * S
                 let a = rstd[c] * gp[c], b = bp[c] - mean[c] * a
-                for i in 0..<S { o[i] = p[i] * a + b }
+                if thenReLU {
+                    for i in 0..<S { let v = p[i] * a + b; o[i] = v < 0 ? 0 : v }
+                } else {
+                    for i in 0..<S { o[i] = p[i] * a + b }
+                }
             }
         }
         if Autograd.needsGrad(x, gamma, beta) {
             Autograd.record(out, inputs: [x, gamma, beta]) { out in
                 withExtendedLifetime(stats) {}                                      // mean and rstd live with the tape
-                let dy = out.gradStorage!.pointer
-                // Per channel: Σdy and Σdy·x̂.
+                let dy = out.gradStorage!.pointer, relu = thenReLU ? UnsafePointer(out.data) : nil
+                // Per channel: Σdy and Σdy·x̂ (dy masked by the fused ReLU).
                 let sums = Storage(count: 2 * C)
                 let sdy = sums.pointer, sdyx = sums.pointer + C
                 Parallel.forRanges(C) { r in
@@ -88,8 +126,9 @@ extension Tensor {
                         // Per plane in SIMD: Σdy and Σdy·(x − μ).
                         var a: Float = 0, b: Float = 0
                         for n in 0..<N {
-                            let p = xp + (n * C + c) * S, g = dy + (n * C + c) * S
-                            a += VectorMath.sum(g, S); b += Self.centeredDot(g, p, S, mean[c])
+                            let at = (n * C + c) * S
+                            let (sg, sgx) = Self.gradientSums(dy + at, xp + at, S, mean[c], relu: relu.map { $0 + at })
+                            a += sg; b += sgx
                         }
                         sdy[c] = a; sdyx[c] = b * rstd[c]
                     }
@@ -100,14 +139,11 @@ extension Tensor {
                     x.withGradBuffer { dx, acc in
                         Parallel.forRanges(N * C) { r in
                             for nc in r {
-                                let c = nc % C, p = xp + nc * S, g = dy + nc * S, d = dx + nc * S
-                                let s = rstd[c], gm = gp[c]
-                                if training {
-                                    let k1 = sdy[c] * gm / Float(M), k2 = sdyx[c] * gm / Float(M)
-                                    for i in 0..<S { put(d, i, s * (g[i] * gm - k1 - (p[i] - mean[c]) * s * k2), acc) }
-                                } else {
-                                    for i in 0..<S { put(d, i, g[i] * gm * s, acc) }
-                                }
+                                let c = nc % C, at = nc * S, s = rstd[c], gm = gp[c]
+                                // training: dx = s·(dy·γ − k1 − (x − μ)·s·k2); evaluation: dx = dy·γ·s
+                                let k1 = training ? sdy[c] * gm / Float(M) : 0, k2 = training ? sdyx[c] * gm / Float(M) : 0
+                                Self.inputGradient(dy + at, xp + at, relu: relu.map { $0 + at }, S, scale: s * gm,
+                                                   shift: -s * k1, slope: training ? -s * s * k2 : 0, mean: mean[c], into: dx + at, accumulate: acc)
                             }
                         }
                     }
