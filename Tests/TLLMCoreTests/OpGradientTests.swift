@@ -116,6 +116,13 @@ final class OpGradientTests: XCTestCase {
         GradCheck.check([x]) { $0[0].sum(axis: 1) }
         GradCheck.check([x]) { $0[0].mean(axis: -1) }
         GradCheck.check([x]) { $0[0].sum(axis: 0) }
+        // The last axis (one SIMD row sum per row, here 16 lanes and a tail of 5) against a Double loop.
+        let wide = r([3, 21], 55), sums = wide.sum(axis: -1)
+        for i in 0..<3 {
+            let want = (0..<21).reduce(0.0) { $0 + Double(wide[flat: i * 21 + $1]) }
+            XCTAssertEqual(Double(sums[flat: i]), want, accuracy: 1e-5)
+        }
+        GradCheck.check([wide]) { $0[0].sum(axis: -1) }
     }
 
     func testL2NormalizeAndCosine() {

@@ -3,42 +3,49 @@ import Foundation
 // MARK: - Batch normalization over axis 1 ([N, C] or [N, C, H, W])
 
 extension Tensor {
-    /// Σ (p[i] − m)² over `count` floats, in SIMD16 lanes (two-pass variance, no cancellation).
+    /// Σ p[i] over `count` floats into SIMD16 lanes.
     @inline(__always)
-    static func squaredDeviation(_ p: UnsafePointer<Float>, _ count: Int, from m: Float) -> Float {
-        var acc = SIMD16<Float>(), i = 0
+    static func plainSum(_ p: UnsafePointer<Float>, _ count: Int, into sum: inout LaneSum) {
+        var i = 0
+        while i + 16 <= count { sum.lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self); i += 16 }
+        while i < count { sum.add(p[i]); i += 1 }
+        sum.endPlane()
+    }
+
+    /// Σ (p[i] − m)² over `count` floats into SIMD16 lanes (two-pass variance, no cancellation).
+    @inline(__always)
+    static func squaredDeviation(_ p: UnsafePointer<Float>, _ count: Int, from m: Float, into sum: inout LaneSum) {
+        var i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
             let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv
-            acc = acc.addingProduct(d, d)
+            sum.lanes = sum.lanes.addingProduct(d, d)
             i += 16
         }
-        var r = VectorMath.treeSum(acc)
-        while i < count { let d = p[i] - m; r += d * d; i += 1 }
-        return r
+        while i < count { let d = p[i] - m; sum.add(d * d); i += 1 }
+        sum.endPlane()
     }
 
-    /// (Σ g[i], Σ g[i]·(p[i] − m)) over `count` floats in SIMD16 lanes, with g[i] taken as 0
+    /// Σ g[i] and Σ g[i]·(p[i] − m) over `count` floats into SIMD16 lanes, with g[i] taken as 0
     /// where `relu[i] ≤ 0` when `relu` is given (the gradient through a fused ReLU whose output
     /// is `relu`).
     @inline(__always)
     static func gradientSums(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ count: Int, _ m: Float,
-                             relu: UnsafePointer<Float>?) -> (Float, Float) {
-        var sg = SIMD16<Float>(), sgx = SIMD16<Float>(), i = 0
+                             relu: UnsafePointer<Float>?, into sg: inout LaneSum, _ sgx: inout LaneSum) {
+        var i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
             var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
             if let relu { gv.replace(with: 0, where: UnsafeRawPointer(relu + i).loadUnaligned(as: SIMD16<Float>.self) .<= 0) }
-            sg += gv
-            sgx = sgx.addingProduct(gv, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv)
+            sg.lanes += gv
+            sgx.lanes = sgx.lanes.addingProduct(gv, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv)
             i += 16
         }
-        var a = VectorMath.treeSum(sg), b = VectorMath.treeSum(sgx)
         while i < count {
             let gi = relu.map { $0[i] <= 0 ? 0 : g[i] } ?? g[i]
-            a += gi; b += gi * (p[i] - m); i += 1
+            sg.add(gi); sgx.add(gi * (p[i] - m)); i += 1
         }
-        return (a, b)
+        sg.endPlane(); sgx.endPlane()
     }
 
     /// `d[i] (+)= scale·g[i] + shift + slope·(p[i] − m)` over `count` floats in SIMD16 lanes, with
@@ -87,12 +94,13 @@ extension Tensor {
         Parallel.forRanges(C) { r in
             for c in r {
                 if training {
-                    // Each plane's sums in SIMD (VectorMath), the planes added in Double.
-                    var s = 0.0
-                    for n in 0..<N { s += Double(VectorMath.sum(xp + (n * C + c) * S, S)) }
-                    let m = s / Double(M), mf = Float(m)
-                    var v = 0.0
-                    for n in 0..<N { v += Double(Self.squaredDeviation(xp + (n * C + c) * S, S, from: mf)) }
+                    // The planes' sums in SIMD16 lanes, flushed to Double every 64 planes.
+                    var s = LaneSum()
+                    for n in 0..<N { Self.plainSum(xp + (n * C + c) * S, S, into: &s) }
+                    let m = s.value / Double(M), mf = Float(m)
+                    var dev = LaneSum()
+                    for n in 0..<N { Self.squaredDeviation(xp + (n * C + c) * S, S, from: mf, into: &dev) }
+                    let v = dev.value
                     mean[c] = Float(m); rstd[c] = Float(1 / (v / Double(M) + Double(eps)).squareRoot())
                     runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * Float(m)
                     runningVar.data[c] = (1 - momentum) * runningVar.data[c] + momentum * Float(v / Double(M - 1))
@@ -123,14 +131,13 @@ extension Tensor {
                 let sdy = sums.pointer, sdyx = sums.pointer + C
                 Parallel.forRanges(C) { r in
                     for c in r {
-                        // Per plane in SIMD: Σdy and Σdy·(x − μ).
-                        var a: Float = 0, b: Float = 0
+                        // In SIMD16 lanes over the planes: Σdy and Σdy·(x − μ).
+                        var a = LaneSum(), b = LaneSum()
                         for n in 0..<N {
                             let at = (n * C + c) * S
-                            let (sg, sgx) = Self.gradientSums(dy + at, xp + at, S, mean[c], relu: relu.map { $0 + at })
-                            a += sg; b += sgx
+                            Self.gradientSums(dy + at, xp + at, S, mean[c], relu: relu.map { $0 + at }, into: &a, &b)
                         }
-                        sdy[c] = a; sdyx[c] = b * rstd[c]
+                        sdy[c] = Float(a.value); sdyx[c] = Float(b.value) * rstd[c]
                     }
                 }
                 if gamma.requiresGrad { gamma.withGradBuffer { d, acc in for c in 0..<C { put(d, c, sdyx[c], acc) } } }
@@ -226,4 +233,22 @@ extension Tensor {
         }
         return out
     }
+}
+
+/// A sum in SIMD16 lanes over many short planes, flushed into a Double every 64 planes: the speed
+/// of lane sums, the accuracy of a Double total over a long channel, and a fixed order.
+struct LaneSum {
+    var lanes = SIMD16<Float>()
+    private var total = 0.0, planes = 0
+
+    /// A scalar (a plane's tail).
+    @inline(__always) mutating func add(_ v: Float) { total += Double(v) }
+
+    /// Marks the end of a plane.
+    @inline(__always) mutating func endPlane() {
+        planes += 1
+        if planes & 63 == 0 { total += Double(VectorMath.treeSum(lanes)); lanes = SIMD16<Float>() }
+    }
+
+    var value: Double { total + Double(VectorMath.treeSum(lanes)) }
 }

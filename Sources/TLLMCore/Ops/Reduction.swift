@@ -33,6 +33,7 @@ extension Tensor {
         Parallel.forRanges(outer, grain: 1) { r in
             for o in r {
                 let base = src + o * length * inner, d = dst + o * inner
+                if inner == 1 { d[0] = VectorMath.sum(base, length); continue }   // the last axis: one SIMD row sum
                 for j in 0..<inner { d[j] = 0 }
                 for k in 0..<length { let row = base + k * inner; for j in 0..<inner { d[j] += row[j] } }
             }
@@ -43,6 +44,7 @@ extension Tensor {
                 a.withGradBuffer { d, acc in
                     Parallel.forRanges(outer, grain: 1) { r in
                         for o in r {
+                            if inner == 1 && !acc { (d + o * length).update(repeating: g[o], count: length); continue }
                             for k in 0..<length {
                                 for j in 0..<inner { put(d, (o * length + k) * inner + j, g[o * inner + j], acc) }
                             }
