@@ -3,69 +3,104 @@ import Foundation
 // MARK: - Batch normalization over axis 1 ([N, C] or [N, C, H, W])
 
 extension Tensor {
-    /// Σ p[i] over `count` floats into SIMD16 lanes.
+    /// The normalization of one channel as `y = x·a + b`: `a = rstd·γ`, `b = β − μ·a`.
     @inline(__always)
-    static func plainSum(_ p: UnsafePointer<Float>, _ count: Int, into sum: inout LaneSum) {
-        var i = 0
-        while i + 16 <= count { sum.lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self); i += 16 }
-        while i < count { sum.add(p[i]); i += 1 }
-        sum.endPlane()
+    static func normAffine(_ rstd: Float, _ gamma: Float, _ beta: Float, _ mean: Float) -> (a: Float, b: Float) {
+        let a = rstd * gamma
+        return (a, beta - mean * a)
     }
 
-    /// Σ (p[i] − m)² over `count` floats into SIMD16 lanes (two-pass variance, no cancellation).
+    /// `x·a + b` (no fused multiply-add, so the SIMD and scalar forms agree bit for bit).
+    @inline(__always) static func affine(_ x: SIMD16<Float>, _ a: Float, _ b: Float) -> SIMD16<Float> { x * a + b }
+    @inline(__always) static func affine(_ x: Float, _ a: Float, _ b: Float) -> Float { x * a + b }
+
+    /// `o[i] = p[i]·a + b` over `count` floats, clipped at 0 when `relu`.
     @inline(__always)
-    static func squaredDeviation(_ p: UnsafePointer<Float>, _ count: Int, from m: Float, into sum: inout LaneSum) {
+    static func normalize(_ p: UnsafePointer<Float>, _ count: Int, _ a: Float, _ b: Float, relu: Bool, into o: UnsafeMutablePointer<Float>) {
         var i = 0
+        while i + 16 <= count {
+            var v = affine(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self), a, b)
+            if relu { v.replace(with: 0, where: v .< 0) }
+            UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { let v = affine(p[i], a, b); o[i] = relu && v < 0 ? 0 : v; i += 1 }
+    }
+
+    /// Σ (p[i] − m)² (`squared`) or Σ (p[i] − m) over `count` floats, in SIMD16 lanes.
+    @inline(__always)
+    static func planeSum(_ p: UnsafePointer<Float>, _ count: Int, minus m: Float, squared: Bool) -> Float {
+        var acc = SIMD16<Float>(), i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
             let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv
-            sum.lanes = sum.lanes.addingProduct(d, d)
+            acc = squared ? acc.addingProduct(d, d) : acc + d
             i += 16
         }
-        while i < count { let d = p[i] - m; sum.add(d * d); i += 1 }
-        sum.endPlane()
+        var r = VectorMath.treeSum(acc)
+        while i < count { let d = p[i] - m; r += squared ? d * d : d; i += 1 }
+        return r
     }
 
-    /// Σ g[i] and Σ g[i]·(p[i] − m) over `count` floats into SIMD16 lanes, with g[i] taken as 0
-    /// where `relu[i] ≤ 0` when `relu` is given (the gradient through a fused ReLU whose output
-    /// is `relu`).
+    /// (Σ g[i], Σ g[i]·(p[i] − m)) over `count` floats in SIMD16 lanes, with g[i] taken as 0
+    /// where `p[i]·a + b ≤ 0` when `relu` = (a, b) is given (the gradient through a fused ReLU:
+    /// the forward pass's pre-activation, recomputed with the same operations).
     @inline(__always)
     static func gradientSums(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ count: Int, _ m: Float,
-                             relu: UnsafePointer<Float>?, into sg: inout LaneSum, _ sgx: inout LaneSum) {
-        var i = 0
+                             relu: (a: Float, b: Float)?) -> (Float, Float) {
+        var sg = SIMD16<Float>(), sgx = SIMD16<Float>(), i = 0
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= count {
             var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-            if let relu { gv.replace(with: 0, where: UnsafeRawPointer(relu + i).loadUnaligned(as: SIMD16<Float>.self) .<= 0) }
-            sg.lanes += gv
-            sgx.lanes = sgx.lanes.addingProduct(gv, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv)
+            let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+            if let relu { gv.replace(with: 0, where: affine(pv, relu.a, relu.b) .<= 0) }
+            sg += gv
+            sgx = sgx.addingProduct(gv, pv - mv)
             i += 16
         }
+        var a = VectorMath.treeSum(sg), b = VectorMath.treeSum(sgx)
         while i < count {
-            let gi = relu.map { $0[i] <= 0 ? 0 : g[i] } ?? g[i]
-            sg.add(gi); sgx.add(gi * (p[i] - m)); i += 1
+            let gi = relu.map { affine(p[i], $0.a, $0.b) <= 0 ? 0 : g[i] } ?? g[i]
+            a += gi; b += gi * (p[i] - m); i += 1
         }
-        sg.endPlane(); sgx.endPlane()
+        return (a, b)
+    }
+
+    /// For every channel c, Σₙ value(n·C + c) in Double, n in order: the N·C planes are visited in
+    /// contiguous parallel ranges (streaming memory, whatever the thread count), each writing its
+    /// `k` values, which are then added per channel.
+    static func planeTotals(N: Int, C: Int, k: Int, _ value: (Int, UnsafeMutablePointer<Float>) -> Void) -> [[Double]] {
+        let parts = Storage(count: N * C * k)                                         // [N·C, k]
+        Parallel.forRanges(N * C, grain: 16) { r in for nc in r { value(nc, parts.pointer + nc * k) } }
+        var totals = [Double](repeating: 0, count: C * k)                           // [C, k]
+        totals.withUnsafeMutableBufferPointer { t in
+            for n in 0..<N {
+                let row = parts.pointer + n * C * k
+                for i in 0..<C * k { t[i] += Double(row[i]) }
+            }
+        }
+        return (0..<k).map { j in (0..<C).map { totals[$0 * k + j] } }
     }
 
     /// `d[i] (+)= scale·g[i] + shift + slope·(p[i] − m)` over `count` floats in SIMD16 lanes, with
-    /// g[i] taken as 0 where `relu[i] ≤ 0` when `relu` is given.
+    /// g[i] taken as 0 where `p[i]·a + b ≤ 0` when `relu` = (a, b) is given.
     @inline(__always)
-    static func inputGradient(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, relu: UnsafePointer<Float>?, _ count: Int,
+    static func inputGradient(_ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>, relu: (a: Float, b: Float)?, _ count: Int,
                               scale: Float, shift: Float, slope: Float, mean m: Float,
                               into d: UnsafeMutablePointer<Float>, accumulate: Bool) {
         var i = 0
         let mv = SIMD16<Float>(repeating: m), sv = SIMD16<Float>(repeating: shift)
         while i + 16 <= count {
             var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-            if let relu { gv.replace(with: 0, where: UnsafeRawPointer(relu + i).loadUnaligned(as: SIMD16<Float>.self) .<= 0) }
-            var v = (gv * scale + sv).addingProduct(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv, slope)
+            let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+            if let relu { gv.replace(with: 0, where: affine(pv, relu.a, relu.b) .<= 0) }
+            var v = (gv * scale + sv).addingProduct(pv - mv, slope)
             if accumulate { v += UnsafeRawPointer(d + i).loadUnaligned(as: SIMD16<Float>.self) }
             UnsafeMutableRawPointer(d + i).storeBytes(of: v, as: SIMD16<Float>.self)
             i += 16
         }
         while i < count {
-            let gi = relu.map { $0[i] <= 0 ? 0 : g[i] } ?? g[i]
+            let gi = relu.map { affine(p[i], $0.a, $0.b) <= 0 ? 0 : g[i] } ?? g[i]
             put(d, i, gi * scale + shift + slope * (p[i] - m), accumulate)
             i += 1
         }
@@ -91,55 +126,40 @@ extension Tensor {
         let stats = Storage(count: 2 * C)                                           // [C] mean, [C] rstd
         let mean = stats.pointer, rstd = stats.pointer + C
         let xp = x.data
-        Parallel.forRanges(C) { r in
-            for c in r {
-                if training {
-                    // The planes' sums in SIMD16 lanes, flushed to Double every 64 planes.
-                    var s = LaneSum()
-                    for n in 0..<N { Self.plainSum(xp + (n * C + c) * S, S, into: &s) }
-                    let m = s.value / Double(M), mf = Float(m)
-                    var dev = LaneSum()
-                    for n in 0..<N { Self.squaredDeviation(xp + (n * C + c) * S, S, from: mf, into: &dev) }
-                    let v = dev.value
-                    mean[c] = Float(m); rstd[c] = Float(1 / (v / Double(M) + Double(eps)).squareRoot())
-                    runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * Float(m)
-                    runningVar.data[c] = (1 - momentum) * runningVar.data[c] + momentum * Float(v / Double(M - 1))
-                } else {
-                    mean[c] = runningMean.data[c]; rstd[c] = 1 / (runningVar.data[c] + eps).squareRoot()
-                }
+        if training {
+            // Two passes (the mean, then squared deviations from it: no cancellation), each plane in
+            // SIMD, the planes added per channel in Double.
+            let sums = Self.planeTotals(N: N, C: C, k: 1) { nc, out in out[0] = Self.planeSum(xp + nc * S, S, minus: 0, squared: false) }[0]
+            for c in 0..<C { mean[c] = Float(sums[c] / Double(M)) }
+            let devs = Self.planeTotals(N: N, C: C, k: 1) { nc, out in out[0] = Self.planeSum(xp + nc * S, S, minus: mean[nc % C], squared: true) }[0]
+            for c in 0..<C {
+                rstd[c] = Float(1 / (devs[c] / Double(M) + Double(eps)).squareRoot())
+                runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * Float(sums[c] / Double(M))
+                runningVar.data[c] = (1 - momentum) * runningVar.data[c] + momentum * Float(devs[c] / Double(M - 1))
             }
+        } else {
+            for c in 0..<C { mean[c] = runningMean.data[c]; rstd[c] = 1 / (runningVar.data[c] + eps).squareRoot() }
         }
         let out = Tensor(uninitialized: shape)
         let yp = out.data, gp = gamma.data, bp = beta.data
         Parallel.forRanges(N * C) { r in
             for nc in r {
                 let c = nc % C, p = xp + nc * S, o = yp + nc * S
-                let a = rstd[c] * gp[c], b = bp[c] - mean[c] * a
-                if thenReLU {
-                    for i in 0..<S { let v = p[i] * a + b; o[i] = v < 0 ? 0 : v }
-                } else {
-                    for i in 0..<S { o[i] = p[i] * a + b }
-                }
+                let (a, b) = Self.normAffine(rstd[c], gp[c], bp[c], mean[c])
+                Self.normalize(p, S, a, b, relu: thenReLU, into: o)
             }
         }
         if Autograd.needsGrad(x, gamma, beta) {
             Autograd.record(out, inputs: [x, gamma, beta]) { out in
                 withExtendedLifetime(stats) {}                                      // mean and rstd live with the tape
-                let dy = out.gradStorage!.pointer, relu = thenReLU ? UnsafePointer(out.data) : nil
+                let dy = out.gradStorage!.pointer
+                // The fused ReLU's mask comes from x again, through the forward pass's affine map.
+                let relu = { (c: Int) in thenReLU ? Self.normAffine(rstd[c], gp[c], bp[c], mean[c]) : nil }
                 // Per channel: Σdy and Σdy·x̂ (dy masked by the fused ReLU).
-                let sums = Storage(count: 2 * C)
-                let sdy = sums.pointer, sdyx = sums.pointer + C
-                Parallel.forRanges(C) { r in
-                    for c in r {
-                        // In SIMD16 lanes over the planes: Σdy and Σdy·(x − μ).
-                        var a = LaneSum(), b = LaneSum()
-                        for n in 0..<N {
-                            let at = (n * C + c) * S
-                            Self.gradientSums(dy + at, xp + at, S, mean[c], relu: relu.map { $0 + at }, into: &a, &b)
-                        }
-                        sdy[c] = Float(a.value); sdyx[c] = Float(b.value) * rstd[c]
-                    }
+                let totals = Self.planeTotals(N: N, C: C, k: 2) { nc, out in
+                    (out[0], out[1]) = Self.gradientSums(dy + nc * S, xp + nc * S, S, mean[nc % C], relu: relu(nc % C))
                 }
+                let sdy = totals[0].map { Float($0) }, sdyx = (0..<C).map { Float(totals[1][$0]) * rstd[$0] }
                 if gamma.requiresGrad { gamma.withGradBuffer { d, acc in for c in 0..<C { put(d, c, sdyx[c], acc) } } }
                 if beta.requiresGrad { beta.withGradBuffer { d, acc in for c in 0..<C { put(d, c, sdy[c], acc) } } }
                 if x.requiresGrad {
@@ -149,7 +169,7 @@ extension Tensor {
                                 let c = nc % C, at = nc * S, s = rstd[c], gm = gp[c]
                                 // training: dx = s·(dy·γ − k1 − (x − μ)·s·k2); evaluation: dx = dy·γ·s
                                 let k1 = training ? sdy[c] * gm / Float(M) : 0, k2 = training ? sdyx[c] * gm / Float(M) : 0
-                                Self.inputGradient(dy + at, xp + at, relu: relu.map { $0 + at }, S, scale: s * gm,
+                                Self.inputGradient(dy + at, xp + at, relu: relu(c), S, scale: s * gm,
                                                    shift: -s * k1, slope: training ? -s * s * k2 : 0, mean: mean[c], into: dx + at, accumulate: acc)
                             }
                         }
@@ -233,22 +253,4 @@ extension Tensor {
         }
         return out
     }
-}
-
-/// A sum in SIMD16 lanes over many short planes, flushed into a Double every 64 planes: the speed
-/// of lane sums, the accuracy of a Double total over a long channel, and a fixed order.
-struct LaneSum {
-    var lanes = SIMD16<Float>()
-    private var total = 0.0, planes = 0
-
-    /// A scalar (a plane's tail).
-    @inline(__always) mutating func add(_ v: Float) { total += Double(v) }
-
-    /// Marks the end of a plane.
-    @inline(__always) mutating func endPlane() {
-        planes += 1
-        if planes & 63 == 0 { total += Double(VectorMath.treeSum(lanes)); lanes = SIMD16<Float>() }
-    }
-
-    var value: Double { total + Double(VectorMath.treeSum(lanes)) }
 }

@@ -116,12 +116,30 @@ enum Pooling {
         }
         for oy in 0..<g.outHeight {
             let top = d + 2 * oy * W, bottom = top + W
-            for ox in 0..<OW {
+            var ox = 0
+            while W % 8 == 0 && ox + 4 <= OW {                                    // four windows: two SIMD8 rows
+                let o = oy * OW + ox, v = UnsafeRawPointer(dy + o).loadUnaligned(as: SIMD4<Float>.self)
+                let at = UnsafeRawPointer(arg + o).loadUnaligned(as: SIMD4<Float>.self) - Float(2 * oy * W + 2 * ox) - SIMD4<Float>(0, 2, 4, 6)
+                let zero = SIMD4<Float>()
+                let tl = zero.replacing(with: v, where: at .== 0), tr = zero.replacing(with: v, where: at .== 1)
+                let bl = zero.replacing(with: v, where: at .== Float(W)), br = zero.replacing(with: v, where: at .== Float(W + 1))
+                UnsafeMutableRawPointer(top + 2 * ox).storeBytes(of: interleave(tl, tr), as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(bottom + 2 * ox).storeBytes(of: interleave(bl, br), as: SIMD8<Float>.self)
+                ox += 4
+            }
+            while ox < OW {
                 let o = oy * OW + ox, v = dy[o], at = Int(arg[o]) - 2 * oy * W - 2 * ox    // 0, 1, W or W + 1
                 top[2 * ox] = at == 0 ? v : 0; top[2 * ox + 1] = at == 1 ? v : 0
                 bottom[2 * ox] = at == W ? v : 0; bottom[2 * ox + 1] = at == W + 1 ? v : 0
+                ox += 1
             }
         }
+    }
+
+    /// (a₀, b₀, a₁, b₁, a₂, b₂, a₃, b₃).
+    @inline(__always)
+    static func interleave(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD8<Float> {
+        SIMD8(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
     }
 
     /// Each output's gradient spread evenly over its window.
