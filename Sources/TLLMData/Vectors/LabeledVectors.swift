@@ -64,7 +64,12 @@ public struct LabeledVectors: Sendable {
             if line.last == 0x0D { line = line.dropLast() }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             let cells = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-                .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+                .map { cell in                                                  // spaces and tabs trimmed as bytes
+                    let blank = { (b: UInt8) in b == 0x20 || b == 0x09 }
+                    let start = cell.firstIndex { !blank($0) } ?? cell.endIndex
+                    let end = cell.lastIndex { !blank($0) }.map { $0 + 1 } ?? start
+                    return String(decoding: cell[start..<max(start, end)], as: UTF8.self)
+                }
             if n == 0, Float(cells[0]) == nil { continue }                      // a header line
             guard cells.count == (width ?? cells.count) else {
                 throw TLLMError("\(cells.count) cells where the first row has \(width!)", file: path, line: n + 1)
