@@ -46,6 +46,41 @@ final class CellClaimTests: XCTestCase {
         dead.claim?.release()
     }
 
+    /// Another host's clock may differ from ours: its claim is judged by whether its file keeps
+    /// changing (renewals), not by comparing its deadline with our clock — unless the deadline is
+    /// past by more than the skew allowance.
+    func testAnotherHostsLeaseIsJudgedByRenewalsNotByClocks() throws {
+        let dir = folder()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let lease = 0.4, now = Date().timeIntervalSince1970
+        func hold(_ cell: String, deadline: Double) throws {
+            try "other-host 7 \(deadline)\n".write(to: dir.appendingPathComponent("\(cell).1"), atomically: true, encoding: .utf8)
+        }
+        // Our clock runs 100 s ahead of the holder's: its fresh deadline already looks past, but it
+        // renews, so it stays live for as long as it keeps doing so.
+        try hold("skewed", deadline: now - 100)
+        for i in 1...4 {
+            XCTAssertNil(try CellClaim.acquire(cell: "skewed", in: dir, lease: lease).claim, "renewal \(i): a renewed claim is live")
+            Thread.sleep(forTimeInterval: lease / 2)
+            try hold("skewed", deadline: now - 100 + Double(i))
+        }
+        // The holder stops renewing: after a lease unchanged, the claim is taken over.
+        XCTAssertNil(try CellClaim.acquire(cell: "skewed", in: dir, lease: lease).claim)
+        Thread.sleep(forTimeInterval: lease * 1.2)
+        let taken = try CellClaim.acquire(cell: "skewed", in: dir, lease: lease)
+        XCTAssertEqual(taken.claim?.generation, 2, "unchanged for a lease: expired")
+        XCTAssertEqual(taken.tookOver?.host, "other-host")
+        taken.claim?.release()
+        // A deadline far in the future (the holder's clock runs ahead) does not keep a dead claim alive.
+        try hold("ahead", deadline: now + 3600)
+        XCTAssertNil(try CellClaim.acquire(cell: "ahead", in: dir, lease: lease).claim)
+        Thread.sleep(forTimeInterval: lease * 1.2)
+        XCTAssertNotNil(try CellClaim.acquire(cell: "ahead", in: dir, lease: lease).claim, "not renewed for a lease: expired")
+        // A deadline past by more than the allowance is taken over at first sight.
+        try hold("abandoned", deadline: now - CellClaim.clockSkewAllowance(lease: lease) - 60)
+        XCTAssertNotNil(try CellClaim.acquire(cell: "abandoned", in: dir, lease: lease).claim)
+    }
+
     func testExactlyOneOfManyRacingAcquirersWins() throws {
         let dir = folder()
         let winners = Synchronized(0)

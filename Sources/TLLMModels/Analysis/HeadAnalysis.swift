@@ -125,12 +125,17 @@ public enum HeadAnalysis {
     /// The in-context-learning score with explicit positions: mean loss at the `late` positions
     /// minus mean loss at the `early` ones, over sequences (per-sequence position lists).
     public static func inContextScore(losses: [[Double]], early: [[Int]], late: [[Int]]) -> Double {
-        func mean(_ sets: [[Int]]) -> Double {
-            var total = 0.0, n = 0
-            for (l, set) in zip(losses, sets) { for i in set { check(i < l.count, "inContextScore: position \(i) of \(l.count) losses"); total += l[i]; n += 1 } }
-            return n == 0 ? 0 : total / Double(n)
+        meanLoss(losses, at: late) - meanLoss(losses, at: early)
+    }
+
+    /// The mean of `losses[s][i]` over every sequence s and position i in `positions[s]` (0 when
+    /// there are none).
+    public static func meanLoss(_ losses: [[Double]], at positions: [[Int]]) -> Double {
+        var total = 0.0, n = 0
+        for (l, set) in zip(losses, positions) {
+            for i in set { check(i < l.count, "meanLoss: position \(i) of \(l.count) losses"); total += l[i]; n += 1 }
         }
-        return mean(late) - mean(early)
+        return n == 0 ? 0 : total / Double(n)
     }
 
     /// The in-context-learning score (Olsson et al.): mean loss at late positions minus mean loss at
@@ -181,9 +186,8 @@ extension HeadAnalysis {
         let perSequence = sequences.map { HeadAnalysis.losses(model, tokens: $0) }     // entry i predicts token i + 1
         let first = sequences.map { _ in Array(0..<(period - 1)) }                    // within the first run
         let repeated = sequences.map { s in Array(period..<(s.count - 1)) }           // the repeat (after its first token)
-        let a = inContextScore(losses: perSequence, early: [[Int]](repeating: [], count: sequences.count), late: first)
-        let b = inContextScore(losses: perSequence, early: [[Int]](repeating: [], count: sequences.count), late: repeated)
         return Report(period: period, sequences: sequences.count, heads: scores(model, sequences: sequences),
-                      iclScore: b - a, firstRunLoss: a, repeatLoss: b)
+                      iclScore: inContextScore(losses: perSequence, early: first, late: repeated),
+                      firstRunLoss: meanLoss(perSequence, at: first), repeatLoss: meanLoss(perSequence, at: repeated))
     }
 }

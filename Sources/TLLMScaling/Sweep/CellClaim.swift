@@ -13,6 +13,12 @@ import TLLMCore
 /// number of racing workers succeeds), either because no claim exists (g = 0) or because the
 /// lease of generation g expired. Renewal rewrites only the owner's own generation (temporary file +
 /// rename). An owner that finds a higher generation has lost the cell and stops.
+///
+/// Whether another host's lease has lapsed is judged without trusting that the two hosts' clocks
+/// agree: a claim is expired once this process has seen its file unchanged for a whole lease (on
+/// its own monotonic clock; a live owner rewrites it every lease/3), or when the deadline in it
+/// is past by more than ``clockSkewAllowance(lease:)`` on this host's clock (a claim abandoned long
+/// ago, taken over at once).
 public final class CellClaim: @unchecked Sendable {
     public let cell: String
     public let generation: Int
@@ -68,21 +74,49 @@ public final class CellClaim: @unchecked Sendable {
         case expired(Holder)
     }
 
-    /// The state of `cell`'s claim generation `g` (the latest unless given). A claim file being
-    /// created is empty for an instant: unreadable counts as live, unless it is older than a lease
-    /// (its writer died between creating and writing it). A claim held by a process of this host
-    /// that no longer exists counts as expired at once (a requeued job on the same node).
+    /// How far past its deadline (on this host's clock) a claim must be to count as expired without
+    /// watching it: the clock difference between hosts that this tolerates (10 minutes, or a lease).
+    public static func clockSkewAllowance(lease: Double) -> Double { max(lease, 600) }
+
+    /// The state of `cell`'s claim generation `g` (the latest unless given):
+    /// - released (its deadline rewritten as 0), or held by a process of this host that no longer
+    ///   exists (a requeued job on the same node): expired at once;
+    /// - its file seen unchanged by this process for a whole lease: expired (the owner stopped
+    ///   renewing; no clock of another host involved);
+    /// - its deadline past by more than ``clockSkewAllowance(lease:)``: expired;
+    /// - otherwise live. A claim file being created is empty for an instant; an empty file counts
+    ///   as live until it too has been seen unchanged for a lease.
     public static func state(cell: String, in folder: URL, generation g: Int? = nil, lease: Double) -> State {
         let g = g ?? latest(folder, cell: cell)
         guard g > 0 else { return .unclaimed }
         let url = file(folder, cell, g)
-        if let h = read(url) {
-            let deadHere = h.host == ProcessInfo.processInfo.hostName && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH
-            return h.expires > Date().timeIntervalSince1970 && !deadHere ? .live(h) : .expired(h)
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        let stale = observations.unchangedFor(url.path, content: text) >= lease
+        guard let h = read(url) else {
+            return stale ? .expired(Holder(host: "?", pid: 0, expires: 0)) : .live(nil)
         }
-        let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
-        if Date().timeIntervalSince(modified) < lease { return .live(nil) }
-        return .expired(Holder(host: "?", pid: 0, expires: modified.timeIntervalSince1970))
+        let deadHere = h.host == ProcessInfo.processInfo.hostName && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH
+        let longPast = Date().timeIntervalSince1970 > h.expires + clockSkewAllowance(lease: lease)
+        return h.expires == 0 || deadHere || stale || longPast ? .expired(h) : .live(h)
+    }
+
+    /// What this process has seen of claim files: each file's last content, and since when (on the
+    /// monotonic clock) it has been that.
+    static let observations = Observations()
+
+    final class Observations: @unchecked Sendable {
+        private let lock = NSLock()
+        private var seen: [String: (content: String, since: Double)] = [:]
+
+        /// Seconds for which `path` has had `content` as far as this process has watched it (0 on
+        /// the first sight of that content).
+        func unchangedFor(_ path: String, content: String) -> Double {
+            lock.lock(); defer { lock.unlock() }
+            let now = Clock.now()
+            if let s = seen[path], s.content == content { return now - s.since }
+            seen[path] = (content, now)
+            return 0
+        }
     }
 
     /// Claims `cell` in `folder` for `lease` seconds (renewed in the background until `release`),
