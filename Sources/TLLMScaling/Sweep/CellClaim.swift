@@ -46,13 +46,13 @@ public final class CellClaim: @unchecked Sendable {
 
     static func file(_ folder: URL, _ cell: String, _ g: Int) -> URL { folder.appendingPathComponent("\(cell).\(g)") }
 
-    /// The highest generation of `cell`'s claims (0: never claimed).
+    /// The highest generation of `cell`'s claims (0: never claimed). Generations have no gaps (each
+    /// is created only after the one before it exists), so this probes 1, 2, … instead of listing a
+    /// folder that holds every cell's claims.
     static func latest(_ folder: URL, cell: String) -> Int {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.compactMap { n -> Int? in
-            guard n.hasPrefix(cell + "."), let g = Int(n.dropFirst(cell.count + 1)) else { return nil }
-            return g
-        }.max() ?? 0
+        var g = 0
+        while FileManager.default.fileExists(atPath: file(folder, cell, g + 1).path) { g += 1 }
+        return g
     }
 
     static func read(_ url: URL) -> Holder? {
