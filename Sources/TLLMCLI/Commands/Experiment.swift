@@ -16,7 +16,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option("--out", "DIR", help: "where the tables go") var out = "docs/results"
     @Option("--work", "DIR", help: "pretrained models and sub-run results (reused on re-runs)") var work = "runs/experiments"
     @Option("--evals", "DIR", help: "task folder root") var evals = "evals"
-    @Option("--seeds", "LIST", help: "seeds", .nonNegative) var seeds = List([1, 2, 3])
+    @Option("--seeds", "LIST", help: "seeds (icl: one seed, for the suite or the plan)", .nonNegative) var seeds = List([1, 2, 3])
     @Option("--pretrain-tokens", "N", help: "pretraining budget per model", .positive) var pretrainTokens = Count(3_000_000)
     @Option("--model", "RUN", help: "dictionary: a trained GPT run folder for the language-model part") var model: String?
     @Option("--layer", "L", help: "dictionary: read the residual stream after this block", .positive) var layer = 3
@@ -89,14 +89,20 @@ struct ExperimentCommand: ParsableCommand {
 
     func runICL() throws {
         let t0 = Clock.now()
+        var settings = ICLExperiments.Settings(quick: quick)
+        if $seeds.isSet {
+            guard seeds.values.count == 1 else { throw CLIError("tllm experiment icl: --seeds takes one seed (run once per seed, each with its own --out)") }
+            settings.seed = UInt64(seeds.values[0])
+        }
         if let plan {
             let url = URL(fileURLWithPath: plan)
-            let p: SymbolicTrainer.Plan
+            var p: SymbolicTrainer.Plan
             guard let data = FileManager.default.contents(atPath: url.path) else { throw CLIError("tllm experiment icl: \(plan): cannot read the plan") }
             do { p = try JSONDecoder().decode(SymbolicTrainer.Plan.self, from: data) } catch let e as DecodingError {
                 throw CLIError("tllm experiment icl: \(plan): not a plan: \(ModelStore.describe(e))")
             } catch { throw CLIError("tllm experiment icl: \(plan): not JSON") }
-            let r = try ICLExperiments(settings: .init(quick: quick)).run(plan: p, output: $out.isSet ? URL(fileURLWithPath: out) : nil,
+            if $seeds.isSet { p.seed = settings.seed }                              // --seeds overrides the plan's seed
+            let r = try ICLExperiments(settings: settings).run(plan: p, output: $out.isSet ? URL(fileURLWithPath: out) : nil,
                                                                          progress: { Log.info("tllm experiment icl: \($0)") })
             if output.json { printJSON(encodable: r); return }
             print(String(format: "%@: accuracy %.3f, max prefix matching %.3f, ICL score %.3f, %d steps in %.1f min", r.summary.name,
@@ -107,7 +113,7 @@ struct ExperimentCommand: ParsableCommand {
             return
         }
         let dir = URL(fileURLWithPath: $out.isSet ? out : "docs/results/icl")
-        try ICLExperiments(settings: .init(quick: quick)).run(output: dir, progress: { Log.info("tllm experiment icl: \($0)") })
+        try ICLExperiments(settings: settings).run(output: dir, progress: { Log.info("tllm experiment icl: \($0)") })
         if output.json, let data = FileManager.default.contents(atPath: dir.appendingPathComponent("summary.json").path) {
             FileHandle.standardOutput.write(data); print()
         }
