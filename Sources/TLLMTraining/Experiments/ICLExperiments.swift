@@ -66,8 +66,9 @@ public struct ICLExperiments {
         let t0 = Clock.now()
         let records = trainer.train { r in
             if r.step % (plan.recordEvery * 10) == 0 || r.step == plan.totalSteps {
-                progress(String(format: "%@: step %d, loss %.3f, accuracy %.3f, prefix matching %.2f, ICL score %.2f",
-                                plan.name, r.step, r.loss, r.accuracy, r.maxPrefixMatching, r.iclScore))
+                let loss = r.loss.isNaN ? "—" : String(format: "%.3f", r.loss)                   // no training loss before step 1
+                progress(String(format: "%@: step %d, loss %@, accuracy %.3f, prefix matching %.2f, ICL score %.2f",
+                                plan.name, r.step, loss, r.accuracy, r.maxPrefixMatching, r.iclScore))
             }
         }
         let seconds = Clock.now() - t0
