@@ -99,4 +99,29 @@ final class SymbolicTaskTests: XCTestCase {
         XCTAssertGreaterThan(burstyDistinct, 100 * (v.burstyItems - 1))
         XCTAssertGreaterThan(uniformDistinct, 1600)
     }
+
+    /// With `shareRecallTokens`, label mapping writes items as recall's keys and labels as its
+    /// values (nothing from its own ranges), keeps an item's label within a sequence, reads the
+    /// flag from JSON, and refuses an item or label set larger than the keys or values.
+    func testLabelMappingCanShareRecallsTokens() throws {
+        var shared = try JSONDecoder().decode(SymbolicVocabulary.self, from: Data(#"{"items": 64, "heldOutItems": 8, "shareRecallTokens": true}"#.utf8))
+        XCTAssertTrue(shared.shareRecallTokens)
+        XCTAssertNoThrow(try shared.validate())
+        XCTAssertEqual(shared.item(5), shared.key(5)); XCTAssertEqual(shared.label(3), shared.value(3))
+        let keys = Set((0..<shared.keys).map(shared.key)), values = Set((0..<shared.values).map(shared.value))
+        var rng = RandomGenerator(seed: 5)
+        for task in [SymbolicTask.labels(lines: 17, distribution: .bursty), .labelShots(shots: 4)] {
+            let s = task.sample(shared, rng: &rng)
+            var labelOf: [Int32: Int32] = [:]
+            for i in stride(from: 1, to: s.tokens.count - 1, by: 2) {
+                XCTAssertTrue(keys.contains(s.tokens[i]), "item \(shared.name(s.tokens[i])) is a key")
+                XCTAssertTrue(values.contains(s.tokens[i + 1]), "label \(shared.name(s.tokens[i + 1])) is a value")
+                if let l = labelOf[s.tokens[i]] { XCTAssertEqual(l, s.tokens[i + 1]) }
+                labelOf[s.tokens[i]] = s.tokens[i + 1]
+            }
+        }
+        XCTAssertNotEqual(v.item(5), v.key(5), "off by default")
+        shared.items = shared.keys + 1
+        XCTAssertThrowsError(try shared.validate())
+    }
 }

@@ -19,6 +19,10 @@ public struct SymbolicVocabulary: Codable, Equatable, Sendable {
     public var labels = 8
     /// Items per bursty label-mapping sequence.
     public var burstyItems = 4
+    /// Label mapping writes its items with recall's key tokens and its labels with recall's value
+    /// tokens (item i is key i, label j is value j), so that a circuit formed on recall applies to
+    /// it as it is. Needs `items ≤ keys` and `labels ≤ values`.
+    public var shareRecallTokens = false
 
     public init() {}
 
@@ -28,6 +32,7 @@ public struct SymbolicVocabulary: Codable, Equatable, Sendable {
         func field(_ k: CodingKeys, _ v: inout Int) throws { if let x = try c.decodeIfPresent(Int.self, forKey: k) { v = x } }
         try field(.keys, &keys); try field(.values, &values); try field(.symbols, &symbols); try field(.items, &items)
         try field(.heldOutItems, &heldOutItems); try field(.labels, &labels); try field(.burstyItems, &burstyItems)
+        shareRecallTokens = try c.decodeIfPresent(Bool.self, forKey: .shareRecallTokens) ?? false
     }
 
     /// Checks the sizes (each ≥ 1, labels ≥ 2, held-out items fewer than items, a bursty sequence's
@@ -38,6 +43,9 @@ public struct SymbolicVocabulary: Codable, Equatable, Sendable {
             throw TLLMError("symbolic vocabulary: needs keys, values, symbols, items, burstyItems ≥ 1, labels ≥ 2, 0 ≤ heldOutItems < items − 1, "
                             + "burstyItems ≤ items − heldOutItems, at most 2²⁰ tokens (got \(self))")
         }
+        guard !shareRecallTokens || (items <= keys && labels <= values) else {
+            throw TLLMError("symbolic vocabulary: shareRecallTokens needs items ≤ keys and labels ≤ values (got \(items) items, \(keys) keys, \(labels) labels, \(values) values)")
+        }
     }
 
     public static let bos: Int32 = 0
@@ -45,8 +53,8 @@ public struct SymbolicVocabulary: Codable, Equatable, Sendable {
     public func key(_ i: Int) -> Int32 { Int32(2 + i) }
     public func value(_ i: Int) -> Int32 { Int32(2 + keys + i) }
     public func symbol(_ i: Int) -> Int32 { Int32(2 + keys + values + i) }
-    public func item(_ i: Int) -> Int32 { Int32(2 + keys + values + symbols + i) }
-    public func label(_ i: Int) -> Int32 { Int32(2 + keys + values + symbols + items + i) }
+    public func item(_ i: Int) -> Int32 { shareRecallTokens ? key(i) : Int32(2 + keys + values + symbols + i) }
+    public func label(_ i: Int) -> Int32 { shareRecallTokens ? value(i) : Int32(2 + keys + values + symbols + items + i) }
     public var size: Int { 2 + keys + values + symbols + items + labels }
     public var trainingItems: Int { items - heldOutItems }
 
