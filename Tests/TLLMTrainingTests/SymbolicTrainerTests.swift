@@ -60,4 +60,23 @@ final class SymbolicTrainerTests: XCTestCase {
         XCTAssertThrowsError(try SymbolicTrainer(plan: bad))
         XCTAssertThrowsError(try JSONDecoder().decode(SymbolicTrainer.Plan.self, from: Data(#"{"name": "x", "tasks": []}"#.utf8)))
     }
+
+    /// A stage with `untilLoss` ends at the first record whose mean loss is below it (the next
+    /// stage then runs its steps), and runs its full steps when the loss never gets there; a
+    /// non-positive threshold is refused.
+    func testAStageCanEndOnALossThreshold() throws {
+        let json = """
+        {"name": "until", "tasks": [{"recall": {"pairs": 2, "queries": 2}}], "steps": 200, "untilLoss": 1000,
+         "then": [{"tasks": [{"labels": {"lines": 4, "distribution": "bursty"}}], "steps": 20}],
+         "evaluation": {"labelShots": {"shots": 2}}, "probe": {"labelShots": {"shots": 2}}, "layers": 1, "dModel": 16, "recordEvery": 10, "vocabulary": {"items": 40, "heldOutItems": 4}}
+        """
+        var plan = try JSONDecoder().decode(SymbolicTrainer.Plan.self, from: Data(json.utf8))
+        XCTAssertEqual(plan.untilLoss, 1000)
+        XCTAssertEqual(try SymbolicTrainer(plan: plan).train().map(\.step), [0, 10, 20, 30], "stage 1 ends at its first record")
+        plan.untilLoss = 1e-9                                              // never reached: all of its steps (30), then 20
+        plan.steps = 30
+        XCTAssertEqual(try SymbolicTrainer(plan: plan).train().last?.step, 50)
+        plan.untilLoss = 0
+        XCTAssertThrowsError(try SymbolicTrainer(plan: plan))
+    }
 }

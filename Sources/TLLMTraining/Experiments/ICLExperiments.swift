@@ -76,7 +76,7 @@ public struct ICLExperiments {
         let params = trainer.model.parameters.reduce(0) { $0 + $1.count }
         let summary = ModelSummary(name: plan.name, layers: plan.layers, attentionOnly: plan.attentionOnly, params: params,
                                    recallAccuracy: last.accuracy, maxPrefixMatching: last.maxPrefixMatching, iclScore: last.iclScore,
-                                   steps: plan.totalSteps, seconds: seconds)
+                                   steps: last.step, seconds: seconds)
         return Trained(trainer: trainer, records: records, seconds: seconds, summary: summary)
     }
 

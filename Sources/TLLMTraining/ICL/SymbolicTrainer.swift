@@ -37,14 +37,23 @@ public final class SymbolicTrainer {
         public var probe: SymbolicTask = .induction(length: 33, period: 16)
         public var vocabulary = SymbolicVocabulary()
         /// Later stages (a curriculum): after `steps` steps on `tasks`, each stage trains on its
-        /// own tasks for its steps; one learning-rate schedule spans them all.
+        /// own tasks for its steps; one learning-rate schedule spans them all (at their most steps).
         public var then: [Stage] = []
+        /// The first stage ends early once the mean training loss between two records falls below
+        /// this (then `steps` is the most it runs): for a stage that must last until a circuit forms.
+        public var untilLoss: Double? = nil
 
-        /// A stage of a curriculum.
+        /// A stage of a curriculum (`untilLoss`: as the plan's, for this stage).
         public struct Stage: Codable, Sendable {
             public var tasks: [SymbolicTask]
             public var steps: Int
-            public init(tasks: [SymbolicTask], steps: Int) { self.tasks = tasks; self.steps = steps }
+            public var untilLoss: Double?
+            public init(tasks: [SymbolicTask], steps: Int, untilLoss: Double? = nil) { self.tasks = tasks; self.steps = steps; self.untilLoss = untilLoss }
+        }
+
+        /// Stage `i` (0: the plan's own tasks and steps) as (tasks, most steps, loss that ends it).
+        func stage(_ i: Int) -> (tasks: [SymbolicTask], steps: Int, untilLoss: Double?) {
+            i == 0 ? (tasks, steps, untilLoss) : (then[i - 1].tasks, then[i - 1].steps, then[i - 1].untilLoss)
         }
 
         /// Steps over all stages.
@@ -79,7 +88,7 @@ public final class SymbolicTrainer {
             try field(.attentionOnly, &attentionOnly); try field(.positions, &positions); try field(.steps, &steps); try field(.batch, &batch)
             try field(.learningRate, &learningRate); try field(.warmup, &warmup); try field(.weightDecay, &weightDecay)
             try field(.seed, &seed); try field(.recordEvery, &recordEvery); try field(.probe, &probe); try field(.vocabulary, &vocabulary)
-            try field(.then, &then)
+            try field(.then, &then); untilLoss = try c.decodeIfPresent(Double.self, forKey: .untilLoss)
         }
 
         public var modelConfig: ModelConfig {
@@ -120,8 +129,9 @@ public final class SymbolicTrainer {
 
     public init(plan: Plan) throws {
         guard !plan.tasks.isEmpty, plan.steps >= 1, plan.recordEvery >= 1, plan.batch >= 1, plan.learningRate > 0,
-              plan.then.allSatisfy({ !$0.tasks.isEmpty && $0.steps >= 1 }) else {
-            throw TLLMError("symbolic training: needs at least one task and steps, recordEvery, batch ≥ 1, a positive learning rate")
+              plan.then.allSatisfy({ !$0.tasks.isEmpty && $0.steps >= 1 }),
+              ([plan.untilLoss] + plan.then.map(\.untilLoss)).allSatisfy({ $0.map { $0.isFinite && $0 > 0 } ?? true }) else {
+            throw TLLMError("symbolic training: needs at least one task and steps, recordEvery, batch ≥ 1, a positive learning rate, untilLoss > 0")
         }
         try plan.vocabulary.validate()
         guard plan.layers >= 1, plan.heads >= 1, plan.dModel >= plan.heads, plan.dModel % plan.heads == 0, plan.dModel <= 4096, plan.layers <= 64,
@@ -177,7 +187,8 @@ public final class SymbolicTrainer {
         }
     }
 
-    /// Trains for `plan.totalSteps` (all stages), returning the record (one row per `recordEvery` steps).
+    /// Trains every stage (each for its steps, or until its `untilLoss`), returning the record (one
+    /// row per `recordEvery` steps and one at the end).
     public func train(progress: ((Record) -> Void)? = nil) -> [Record] {
         let p = plan
         let optimizer = AdamW(groups: ParameterGroup.standard(model.parameters, weightDecay: p.weightDecay),
@@ -191,12 +202,14 @@ public final class SymbolicTrainer {
         var records = [measure(step: 0, loss: .nan)]
         progress?(records[0])
         var window = 0.0, count = 0
-        for step in 1...p.totalSteps {
-            let tasks = p.tasks(atStep: step)
+        var stage = 0, stageStart = 0, step = 0                  // the stage being trained, and the step before it began
+        while stage <= p.then.count {
+            step += 1
+            let current = p.stage(stage)
             var ids: [Int32] = [], targets: [Int32] = []
             ids.reserveCapacity(p.batch * T); targets.reserveCapacity(p.batch * T)
             for _ in 0..<p.batch {
-                let task = tasks[rng.nextInt(below: tasks.count)]
+                let task = current.tasks[rng.nextInt(below: current.tasks.count)]
                 let s = task.sample(p.vocabulary, rng: &rng)
                 ids += s.tokens; targets += s.targets
                 if s.tokens.count < T {
@@ -211,8 +224,13 @@ public final class SymbolicTrainer {
             GradientClipping.clip(model.parameters, maxNorm: 1)
             optimizer.step()
             optimizer.zeroGrad()
-            if step % p.recordEvery == 0 || step == p.totalSteps {
-                let r = measure(step: step, loss: window / Double(count))
+            let recordNow = step % p.recordEvery == 0
+            let meanLoss = window / Double(count)
+            if step - stageStart == current.steps || (recordNow && meanLoss < current.untilLoss ?? -.infinity) {
+                stage += 1; stageStart = step
+            }
+            if recordNow || stage > p.then.count {                        // every recordEvery steps, and at the end
+                let r = measure(step: step, loss: meanLoss)
                 records.append(r)
                 progress?(r)
                 window = 0; count = 0
