@@ -56,7 +56,11 @@ public final class CellClaim: @unchecked Sendable {
     }
 
     static func read(_ url: URL) -> Holder? {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        (try? String(contentsOf: url, encoding: .utf8)).flatMap(parse)
+    }
+
+    /// A claim file's text as its holder (nil: empty or not a claim).
+    static func parse(_ text: String) -> Holder? {
         let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard f.count >= 3, let pid = Int32(f[1]), let exp = Double(f[2]) else { return nil }
         return Holder(host: f[0], pid: pid, expires: exp)
@@ -92,7 +96,7 @@ public final class CellClaim: @unchecked Sendable {
         let url = file(folder, cell, g)
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
         let stale = observations.unchangedFor(url.path, content: text) >= lease
-        guard let h = read(url) else {
+        guard let h = parse(text) else {
             return stale ? .expired(Holder(host: "?", pid: 0, expires: 0)) : .live(nil)
         }
         let deadHere = h.host == ProcessInfo.processInfo.hostName && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH

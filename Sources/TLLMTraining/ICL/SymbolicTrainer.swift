@@ -62,15 +62,15 @@ public final class SymbolicTrainer {
         /// Every task of every stage.
         public var allTasks: [SymbolicTask] { tasks + then.flatMap(\.tasks) }
 
-        /// The tasks trained at `step` (1-based).
+        /// The tasks trained at `step` (1-based) when every stage runs all of its steps (no
+        /// `untilLoss` reached).
         public func tasks(atStep step: Int) -> [SymbolicTask] {
-            var end = steps
-            if step <= end { return tasks }
-            for s in then {
-                end += s.steps
-                if step <= end { return s.tasks }
+            var end = 0
+            for i in 0...then.count {
+                end += stage(i).steps
+                if step <= end { return stage(i).tasks }
             }
-            return then.last?.tasks ?? tasks
+            return stage(then.count).tasks
         }
 
         public init(name: String, tasks: [SymbolicTask], evaluation: SymbolicTask) {
